@@ -1,0 +1,116 @@
+"""Every knob of a run in one dataclass: defaults, then a TOML file, then command-line flags."""
+import dataclasses, tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from .errors import PaddyError
+
+RESIZE_METHODS = ("squish", "crop", "pad")
+TRAIN_METHODS = ("fine_tune", "fit_one_cycle")
+PRECISIONS = ("auto", "fp16", "bf16", "fp32")
+
+
+def parse_size(text):
+    "`'128'` → (128, 128); `'256,192'` → (256, 192): fastai sizes are (height, width)."
+    if isinstance(text, (list, tuple)): parts = list(text)
+    elif isinstance(text, int): parts = [text]
+    else: parts = str(text).replace("x", ",").split(",")
+    try: size = tuple(int(p) for p in parts)
+    except ValueError: size = ()
+    if len(size) == 1: size = size * 2
+    if len(size) != 2 or min(size) <= 0:
+        raise PaddyError(f"bad size {text!r}: give H or H,W in pixels, e.g. --size 224 or --size 256,192")
+    return size
+
+
+@dataclass
+class Config:
+    "One run's settings. Saved whole into meta.json, so every run can be reproduced."
+    data: str | None = None          # competition folder; None: Kaggle kernel input or data/<slug>
+    slug: str = "paddy-disease-classification"
+    arch: str = "resnet26d"
+    size: tuple = (128, 128)         # final (H, W) after batch augmentation
+    item_size: tuple | None = None   # per-item resize before batching; None: twice `size`
+    resize: str = "squish"
+    min_scale: float = 0.75
+    flip: bool = True                # random horizontal flips (off for digits and text)
+    valid_pct: float = 0.2
+    seed: int = 42
+    bs: int = 32                     # effective batch size
+    accum: int = 1                   # micro-batches per step: each holds bs // accum images
+    epochs: int = 3
+    method: str = "fine_tune"
+    lr: float | str = 0.01           # a number, or "auto" for lr_find's valley
+    precision: str = "auto"
+    pretrained: bool = True
+    weights: str | None = None       # local weights file in timm layout; never touches the network
+    workers: int | None = None       # DataLoader workers; None: fastai's default
+    name: str | None = None          # run folder name; None: <arch>-<H>x<W>
+    runs_dir: str = "runs"
+
+    @property
+    def run_name(self):
+        return self.name or f"{self.arch}-{self.size[0]}x{self.size[1]}"
+
+    @property
+    def presize(self):
+        return tuple(self.item_size) if self.item_size else (self.size[0] * 2, self.size[1] * 2)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+KEYS = {f.name for f in fields(Config)}
+
+
+def load_toml(path):
+    "Read a TOML config file into a dict of Config keys; unknown keys are refused."
+    path = Path(path)
+    if not path.is_file(): raise PaddyError(f"config file {path} not found; check the path")
+    try: raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e: raise PaddyError(f"config file {path} is not valid TOML: {e}") from e
+    unknown = sorted(set(raw) - KEYS)
+    if unknown: raise PaddyError(f"unknown key(s) in {path}: {', '.join(unknown)}; valid keys: {', '.join(sorted(KEYS))}")
+    return raw
+
+
+def make_config(toml=None, **overrides):
+    "Defaults, then the TOML file's keys, then `overrides` that are not None; checked before any heavy work."
+    values = load_toml(toml) if toml else {}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    unknown = sorted(set(values) - KEYS)
+    if unknown: raise PaddyError(f"unknown setting(s): {', '.join(unknown)}")
+    cfg = Config(**values)
+    return check(cfg)
+
+
+def check(cfg):
+    "Normalize types and refuse impossible values with a message that names the fix."
+    cfg.size = parse_size(cfg.size)
+    if cfg.item_size is not None: cfg.item_size = parse_size(cfg.item_size)
+    _choice("resize", cfg.resize, RESIZE_METHODS)
+    _choice("method", cfg.method, TRAIN_METHODS)
+    _choice("precision", cfg.precision, PRECISIONS)
+    if isinstance(cfg.lr, str) and cfg.lr != "auto":
+        try: cfg.lr = float(cfg.lr)
+        except ValueError: raise PaddyError(f"bad --lr {cfg.lr!r}: give a number such as 0.01, or 'auto' to use lr_find") from None
+    _positive("epochs", cfg.epochs, int)
+    _positive("bs", cfg.bs, int)
+    _positive("accum", cfg.accum, int)
+    if cfg.lr != "auto": _positive("lr", cfg.lr, float)
+    if cfg.bs % cfg.accum: raise PaddyError(f"--bs {cfg.bs} is not divisible by --accum {cfg.accum}; each step splits bs into accum equal micro-batches")
+    if not 0 < float(cfg.valid_pct) < 1: raise PaddyError(f"--valid-pct {cfg.valid_pct} must be between 0 and 1, e.g. 0.2")
+    if not 0 < float(cfg.min_scale) <= 1: raise PaddyError(f"--min-scale {cfg.min_scale} must be in (0, 1], e.g. 0.75")
+    if cfg.weights and not cfg.pretrained: raise PaddyError("--weights and --no-pretrained conflict: drop one of them")
+    if cfg.weights and not Path(cfg.weights).is_file(): raise PaddyError(f"weights file {cfg.weights} not found; check the path")
+    return cfg
+
+
+def _choice(name, value, allowed):
+    if value not in allowed: raise PaddyError(f"bad --{name} {value!r}: choose one of {', '.join(allowed)}")
+
+
+def _positive(name, value, kind):
+    try: ok = kind(value) > 0 and kind(value) == value
+    except (TypeError, ValueError): ok = False
+    if not ok: raise PaddyError(f"bad --{name} {value!r}: give a positive {'whole ' if kind is int else ''}number")

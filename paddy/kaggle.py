@@ -1,0 +1,177 @@
+"""Kaggle for a Kaggler: where the competition data is, a download that is whole or absent, submit, scores.
+
+The kaggle client is imported inside the functions: importing it authenticates, and paddy must import
+without credentials. Its failures become PaddyError with one line saying what to do.
+"""
+import contextlib, io, os, shutil, tempfile, zipfile
+from pathlib import Path
+
+from .errors import PaddyError
+
+SLUG = "paddy-disease-classification"
+STAMP = ".paddy-complete"  # written last into a downloaded folder: without it the folder is incomplete
+SUBMISSION_FIELDS = ("ref", "date", "description", "status", "publicScore", "privateScore", "fileName")
+
+
+def in_kernel() -> bool:
+    "Are we running inside a Kaggle kernel?"
+    return bool(os.environ.get("KAGGLE_KERNEL_RUN_TYPE"))
+
+
+def kaggle_root() -> Path:
+    "Kaggle's folder in a kernel (`input/`, `working/`); PADDY_KAGGLE_ROOT moves it, to simulate a kernel."
+    return Path(os.environ.get("PADDY_KAGGLE_ROOT", "/kaggle"))
+
+
+def data_root(slug=SLUG, data=None) -> Path:
+    "The competition folder: `data` if given, else the kernel's input folder, else data/<slug>."
+    if data is not None: root, hint = Path(data), "check the --data path"
+    elif in_kernel(): root, hint = kaggle_root() / "input" / slug, f"add the competition {slug} to the kernel's inputs"
+    else: root, hint = Path("data") / slug, "run `make data` to download it, or pass --data DIR"
+    if not root.is_dir(): raise PaddyError(f"no competition data at {root}: {hint}")
+    return root
+
+
+def _no_credentials():
+    "The error for missing credentials, naming where they go here."
+    if in_kernel():
+        return PaddyError("no Kaggle credentials in this kernel: add the Kaggle secrets kaggle_username and kaggle_key "
+                          "(Add-ons > Secrets), or set KAGGLE_USERNAME and KAGGLE_KEY")
+    return PaddyError("no Kaggle credentials: save your API token (https://www.kaggle.com/settings, Create New Token) "
+                      "as ~/.kaggle/kaggle.json and chmod 600 it, or set KAGGLE_USERNAME and KAGGLE_KEY")
+
+
+def _kernel_secrets():
+    "In a kernel, set KAGGLE_USERNAME/KAGGLE_KEY from the secrets kaggle_username/kaggle_key (fastkaggle's names)."
+    try:
+        from kaggle_secrets import UserSecretsClient
+        secrets = UserSecretsClient()
+        user, key = secrets.get_secret("kaggle_username"), secrets.get_secret("kaggle_key")
+    except Exception as e: raise _no_credentials() from e
+    if not (user and key): raise _no_credentials()
+    os.environ.update(KAGGLE_USERNAME=user, KAGGLE_KEY=key)
+
+
+def _api():
+    "The authenticated kaggle API, without the help text kaggle prints when it finds no credentials."
+    if in_kernel() and not os.environ.get("KAGGLE_KEY"): _kernel_secrets()
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            from kaggle import api  # authenticates on import; a failure there is swallowed, so ask again
+            api.authenticate()
+        except SystemExit: raise _no_credentials() from None
+    return api
+
+
+def _http_message(e, api, slug, doing):
+    "One line for an HTTP error from Kaggle while `doing`."
+    code = e.response.status_code if e.response is not None else 0
+    said = " ".join(str(e).split())
+    if code == 401:
+        user = api.config_values.get("username")
+        return (f"Kaggle rejected the credentials of user {user!r} (401): make a new API token at "
+                "https://www.kaggle.com/settings and save it as ~/.kaggle/kaggle.json, "
+                "or set KAGGLE_USERNAME and KAGGLE_KEY")
+    if code == 403:
+        return (f"Kaggle refused {doing} (403): accept the competition rules at "
+                f"https://www.kaggle.com/competitions/{slug}/rules, then run again")
+    if code == 404: return f"Kaggle has no competition {slug!r} (404): check the competition name"
+    if code == 429: return f"Kaggle refused {doing}, too many requests (429): {said}; wait and try again"
+    if code >= 500: return f"Kaggle failed {doing} ({code}, a problem on Kaggle's side): try again later"
+    return f"Kaggle refused {doing} ({code}): {said}"
+
+
+@contextlib.contextmanager
+def _calling(api, slug, doing):
+    "Turn the kaggle client's HTTP and network failures while `doing` into PaddyError."
+    from requests.exceptions import HTTPError, RequestException
+    from urllib3.exceptions import HTTPError as Urllib3Error
+    try: yield
+    except HTTPError as e: raise PaddyError(_http_message(e, api, slug, doing)) from e
+    except (RequestException, Urllib3Error) as e:
+        raise PaddyError(f"{doing} failed, the connection to Kaggle broke ({type(e).__name__}): "
+                         "nothing was kept; check the network and run again") from e
+
+
+def _fetch(api, slug, folder, retries):
+    """Download the competition zip into `folder`; the client checks its size against Content-Length.
+    Its progress bar goes to stderr; its printed advice (resume from a partial file) does not apply here."""
+    from kagglesdk.competitions.types.competition_api_service import ApiDownloadDataFilesRequest
+    archive = folder / f"{slug}.zip"
+    with _calling(api, slug, f"downloading {slug}"), api.build_kaggle_client() as kaggle:
+        request = ApiDownloadDataFilesRequest()
+        request.competition_name = slug
+        response = kaggle.competitions.competition_api_client.download_data_files(request)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                api.download_file(response, str(archive), kaggle.http_client(), quiet=False, max_retries=retries)
+        except ValueError as e:
+            raise PaddyError(f"the download of {slug} is incomplete ({e}): nothing was kept; run again") from e
+    return archive
+
+
+def _extract(archive, folder, slug):
+    "Check `archive` (zip structure, CRCs, no member outside `folder`, disk room), extract it, stamp `folder` last."
+    try: z = zipfile.ZipFile(archive)
+    except zipfile.BadZipFile as e: raise PaddyError(f"the download of {slug} is not a valid zip: run again") from e
+    with z:
+        if (bad := z.testzip()) is not None:
+            raise PaddyError(f"the download of {slug} is corrupt ({bad} fails its CRC check): "
+                             "nothing was kept; run again")
+        root = folder.resolve()
+        for name in z.namelist():
+            if not (root / name).resolve().is_relative_to(root):
+                raise PaddyError(f"refusing the download of {slug}: "
+                                 f"its member {name!r} would land outside the data folder")
+        need, free = sum(i.file_size for i in z.infolist()), shutil.disk_usage(folder.parent).free
+        if need > free:
+            raise PaddyError(f"{slug} needs {need / 1e9:.1f} GB to extract and the data folder's disk has "
+                             f"{free / 1e9:.1f} GB free: make room, or download elsewhere")
+        z.extractall(folder)
+        (folder / STAMP).write_text(f"{len(z.namelist())} files from {archive.name}\n")
+
+
+def download(slug=SLUG, dest=Path("data"), retries=5) -> Path:
+    """Download and extract competition `slug` into `dest/slug`, which exists only once it is complete.
+
+    A complete folder (stamped) makes this a no-op. The kaggle client retries a broken transfer `retries`
+    times, with growing pauses. In a kernel, returns the competition's input folder.
+    """
+    if in_kernel(): return data_root(slug)
+    dest, target = Path(dest), Path(dest) / slug
+    if (target / STAMP).is_file(): return target
+    if target.exists(): print(f"{target} has no {STAMP} (an interrupted or foreign download): downloading again")
+    api = _api()
+    print(f"downloading {slug} from Kaggle into {target}")
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f".{slug}.", dir=dest) as tmp:
+            archive = _fetch(api, slug, Path(tmp), retries)
+            _extract(archive, Path(tmp) / slug, slug)
+            if target.exists(): target.rename(Path(tmp) / "replaced")  # removed with the temporary folder
+            (Path(tmp) / slug).rename(target)
+    except OSError as e:
+        message = f"cannot write the data into {dest}: {e.strerror or e}; check permissions and free space"
+        raise PaddyError(message) from e
+    return target
+
+
+def submit(csv_path, message, slug=SLUG) -> str:
+    "Upload the submission `csv_path` to `slug` with `message`; returns Kaggle's submission ref."
+    api = _api()
+    with _calling(api, slug, f"the submission to {slug}"):
+        result = api.competition_submit(str(csv_path), message, slug, quiet=True)
+    if not result.ref:
+        raise PaddyError(f"the upload of {csv_path} to Kaggle failed ({result.message}): "
+                         "nothing was submitted; try again")
+    return str(result.ref)
+
+
+def submissions(slug=SLUG) -> list[dict]:
+    "Past submissions to `slug`, newest first: ref, date, description, status, publicScore, privateScore, fileName."
+    api = _api()
+    with _calling(api, slug, f"listing submissions to {slug}"):
+        subs = api.competition_submissions(slug) or []
+    rows = [s.to_dict(ignore_defaults=False) for s in subs]
+    score = lambda v: float(v) if v else None
+    return [{k: score(r.get(k)) if k.endswith("Score") else r.get(k) for k in SUBMISSION_FIELDS} for r in rows]

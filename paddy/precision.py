@@ -1,0 +1,57 @@
+"""Mixed precision: fastai's to_fp16 on CUDA; on a CPU, a small bf16 autocast callback of our own.
+
+fastai's MixedPrecision autocasts with device type 'cuda' only, so on a CPU it does nothing.
+"""
+from pathlib import Path
+
+import torch
+from fastai.callback.core import Callback
+from fastai.callback.fp16 import MixedPrecision
+
+from .errors import PaddyError
+
+
+def cpu_has_native_bf16():
+    "True when the CPU has bf16 instructions (AVX512-BF16 or AMX): only then is bf16 autocast faster than fp32."
+    try: flags = Path("/proc/cpuinfo").read_text()
+    except OSError: return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve(precision, cuda=None):
+    "Turn auto | fp16 | bf16 | fp32 into what this machine will run: fp16, bf16 or fp32."
+    cuda = torch.cuda.is_available() if cuda is None else cuda
+    if precision == "auto": return "fp16" if cuda else ("bf16" if cpu_has_native_bf16() else "fp32")
+    if precision == "fp16" and not cuda:
+        raise PaddyError("--precision fp16 needs a CUDA GPU; on a CPU use --precision bf16 or fp32 (or auto)")
+    return precision
+
+
+class CPUAutocast(Callback):
+    "Run the forward pass and loss under torch.autocast('cpu', bfloat16); bf16 needs no loss scaling."
+    order = MixedPrecision.order
+
+    def before_batch(self):
+        self.autocast = torch.autocast("cpu", dtype=torch.bfloat16)
+        self.autocast.__enter__()
+
+    def after_pred(self):
+        self.learn.pred = self.pred.float()
+
+    def after_loss(self):  # the backward pass runs outside autocast
+        self._leave()
+
+    def after_batch(self):  # test batches have no loss: leave here too
+        self._leave()
+
+    def _leave(self):
+        if getattr(self, "autocast", None) is not None:
+            self.autocast.__exit__(None, None, None)
+            self.autocast = None
+
+
+def apply(learn, precision):
+    "Set `learn` up for a resolved precision; returns `learn`."
+    if precision == "fp16": return learn.to_fp16()
+    if precision == "bf16": return learn.to_bf16() if torch.cuda.is_available() else learn.add_cb(CPUAutocast())
+    return learn

@@ -1,0 +1,152 @@
+"""paddy.kaggle against the Kaggle emulator, through subprocesses (the kaggle client reads its settings at import)."""
+import json, subprocess, sys
+from pathlib import Path
+
+import pytest
+from kaggle_emulator import kaggle_emulator, submission_csv, tiny_kaggle  # noqa: F401 (fixtures)
+
+from paddy import kaggle
+from paddy.errors import PaddyError
+
+SLUG = kaggle.SLUG
+RUN = """
+import json, sys
+from paddy import kaggle
+from paddy.errors import PaddyError
+try: print(json.dumps({}, default=str))
+except PaddyError as e:
+    print("PaddyError:", json.dumps(str(e)), file=sys.stderr)
+    sys.exit(2)
+"""
+
+
+def paddy(emulator, call, cwd, env=None):
+    "Run `paddy.kaggle.<call>` in `cwd` in a subprocess; returns (exit code, result or PaddyError message, stdout)."
+    r = subprocess.run([sys.executable, "-c", RUN.format(call)], cwd=cwd, env=env or emulator.env,
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode == 0: return 0, json.loads(r.stdout.splitlines()[-1]), r.stdout
+    errors = [line for line in r.stderr.splitlines() if line.startswith("PaddyError: ")]
+    assert r.returncode == 2 and len(errors) == 1, r.stderr
+    message = json.loads(errors[0].removeprefix("PaddyError: "))
+    assert "\n" not in message
+    return 2, message, r.stdout
+
+
+def submit(emulator, tmp_path, right, message="x"):
+    submission_csv(tmp_path / "sub.csv", emulator.competitions[SLUG], right)
+    return paddy(emulator, f"kaggle.submit('sub.csv', {message!r})", tmp_path)
+
+
+def files(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_importing_paddy_kaggle_needs_no_credentials(kaggle_emulator, tmp_path):
+    (kaggle_emulator.home / ".kaggle" / "kaggle.json").unlink()
+    loaded = "[m for m in sys.modules if m.split('.')[0] in ('kaggle', 'kagglesdk')]"
+    assert paddy(kaggle_emulator, loaded, tmp_path)[:2] == (0, [])
+
+
+def test_download_is_complete_and_a_second_run_is_a_no_op(tiny_kaggle, tmp_path):
+    code, path, _ = paddy(tiny_kaggle, "kaggle.download(retries=0)", tmp_path)
+    assert code == 0 and Path(path) == Path("data") / SLUG
+    got = files(tmp_path / path)
+    assert got.pop(kaggle.STAMP) and got == files(tiny_kaggle.competitions[SLUG].folder)
+    assert [p.name for p in (tmp_path / "data").iterdir()] == [SLUG]  # no temporary leftovers
+    assert paddy(tiny_kaggle, "kaggle.download(retries=0)", tmp_path)[:2] == (0, path)
+    assert tiny_kaggle.downloads == [SLUG]
+
+
+def test_an_unstamped_folder_is_fetched_again(tiny_kaggle, tmp_path):
+    target = tmp_path / "data" / SLUG
+    (target / "train_images").mkdir(parents=True)  # what an interrupted extraction leaves
+    code, _, out = paddy(tiny_kaggle, "kaggle.download(retries=0)", tmp_path)
+    assert code == 0 and "downloading again" in out and (target / kaggle.STAMP).is_file()
+    assert files(target).keys() - {kaggle.STAMP} == files(tiny_kaggle.competitions[SLUG].folder).keys()
+    assert [p.name for p in (tmp_path / "data").iterdir()] == [SLUG]
+
+
+def no_credentials(em, env): (em.home / ".kaggle" / "kaggle.json").unlink()
+def wrong_credentials(em, env): env.update(KAGGLE_USERNAME=em.user, KAGGLE_KEY="not-the-key")
+def rules_not_accepted(em, env): em.competitions[SLUG].rules_accepted = False
+def fault(name): return lambda em, env: setattr(em.faults, name, True)
+
+
+FAILURES = {  # case: (how to cause it, words the message must hold)
+    "no credentials": (no_credentials, ["~/.kaggle/kaggle.json", "chmod 600", "KAGGLE_USERNAME", "KAGGLE_KEY"]),
+    "wrong credentials": (wrong_credentials, ["(401)", "https://www.kaggle.com/settings"]),
+    "unknown competition": (lambda em, env: em.competitions.pop(SLUG), ["(404)", SLUG]),
+    "rules not accepted": (rules_not_accepted, ["(403)", f"https://www.kaggle.com/competitions/{SLUG}/rules"]),
+    "truncated download": (fault("truncate_download"), ["connection", "run again"]),
+    "dropped download": (fault("drop_download"), ["connection", "run again"]),
+    "corrupt zip": (fault("corrupt_download"), ["CRC", "run again"]),
+    "zip slip": (fault("zip_slip"), ["../escaped.txt", "outside"]),
+}
+
+
+@pytest.mark.parametrize("case", FAILURES)
+def test_a_failed_download_leaves_no_data_folder(tiny_kaggle, tmp_path, case):
+    env = dict(tiny_kaggle.env)
+    cause, words = FAILURES[case]
+    cause(tiny_kaggle, env)
+    code, message, out = paddy(tiny_kaggle, "kaggle.download(retries=0)", tmp_path, env)
+    assert code == 2 and all(w in message for w in words), message
+    assert "Authentication required" not in out  # kaggle's help text is not shown
+    assert "not-the-key" not in message
+    assert not (tmp_path / "data").exists() or list((tmp_path / "data").iterdir()) == []
+    assert not list(tmp_path.rglob("escaped.txt"))
+
+
+def test_submit_returns_the_ref_and_the_score_is_listed(tiny_kaggle, tmp_path):
+    assert submit(tiny_kaggle, tmp_path, 3, "three right")[:2] == (0, "1")
+    code, subs, _ = paddy(tiny_kaggle, "kaggle.submissions()", tmp_path)
+    assert code == 0 and len(subs) == 1
+    assert subs[0].pop("date").startswith("20")
+    assert subs[0] == {"ref": 1, "description": "three right", "status": "COMPLETE", "publicScore": 1.0,
+                       "privateScore": 0.5, "fileName": "sub.csv"}
+
+
+def test_upload_500_is_a_paddy_error(tiny_kaggle, tmp_path):
+    tiny_kaggle.faults.upload_500 = True
+    code, message, _ = submit(tiny_kaggle, tmp_path, 4)
+    assert code == 2 and "nothing was submitted" in message
+    assert tiny_kaggle.submissions == []
+
+
+def test_over_the_daily_limit(tiny_kaggle, tmp_path):
+    tiny_kaggle.daily_limit = 1
+    assert submit(tiny_kaggle, tmp_path, 4, "first")[:2] == (0, "1")
+    code, message, _ = submit(tiny_kaggle, tmp_path, 4, "second")
+    assert code == 2 and "(429)" in message and "daily submission allowance" in message
+    assert len(tiny_kaggle.submissions) == 1
+
+
+def test_kernel_credentials_come_from_kaggle_secrets(tiny_kaggle, tmp_path):
+    (tiny_kaggle.home / ".kaggle" / "kaggle.json").unlink()
+    secrets = {"kaggle_username": tiny_kaggle.user, "kaggle_key": tiny_kaggle.key}
+    fake = tmp_path / "kaggle_secrets.py"  # the module a Kaggle kernel provides
+    fake.write_text(f"class UserSecretsClient:\n    def get_secret(self, name): return {secrets!r}[name]\n")
+    env = {**tiny_kaggle.env, "KAGGLE_KERNEL_RUN_TYPE": "Interactive"}
+    assert paddy(tiny_kaggle, "kaggle.submissions()", tmp_path, env)[:2] == (0, [])
+    fake.write_text("class UserSecretsClient:\n    def get_secret(self, name): raise KeyError(name)\n")
+    code, message, _ = paddy(tiny_kaggle, "kaggle.submissions()", tmp_path, env)
+    assert code == 2 and "Kaggle secrets" in message
+
+
+def test_in_a_kernel_the_data_is_the_input_folder(monkeypatch, tmp_path):
+    monkeypatch.setenv("KAGGLE_KERNEL_RUN_TYPE", "Batch")
+    monkeypatch.setenv("PADDY_KAGGLE_ROOT", str(tmp_path))
+    with pytest.raises(PaddyError, match="inputs"): kaggle.data_root()
+    (tmp_path / "input" / SLUG).mkdir(parents=True)
+    assert kaggle.in_kernel() and kaggle.download() == kaggle.data_root() == tmp_path / "input" / SLUG
+
+
+def test_data_root_outside_a_kernel(monkeypatch, tmp_path):
+    monkeypatch.delenv("KAGGLE_KERNEL_RUN_TYPE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert not kaggle.in_kernel()
+    with pytest.raises(PaddyError, match="make data"): kaggle.data_root()
+    with pytest.raises(PaddyError, match="--data"): kaggle.data_root(data=tmp_path / "elsewhere")
+    (tmp_path / "data" / SLUG).mkdir(parents=True)
+    assert kaggle.data_root() == Path("data") / SLUG
+    assert kaggle.data_root(data=tmp_path) == tmp_path
