@@ -8,7 +8,7 @@ from .errors import PaddyError
 class Parser(argparse.ArgumentParser):
     "argparse whose errors are one line (no usage block), exit code 2."
     def error(self, message):
-        raise PaddyError(f"{message}; see `{self.prog} --help`")
+        raise PaddyError(f"{message}; see `{self.prog} --help`" if " " in self.prog else f"{message}; see `paddy --help` or `paddy COMMAND --help`")
 
 
 def _run_flags(p):

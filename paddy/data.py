@@ -77,12 +77,12 @@ def item_resize(size, method):
 
 def datablock(vocab, valid_idx, size, presize, resize="squish", min_scale=0.75, flip=True, mean=None, std=None):
     "The DataBlock over a frame with `path` and `label` columns: presize per item, augment and normalize per batch."
-    from fastai.vision.all import (DataBlock, ImageBlock, CategoryBlock, ColReader, IndexSplitter,
-                                   aug_transforms, Normalize)
+    from fastai.vision.all import DataBlock, ImageBlock, CategoryBlock, ColReader, IndexSplitter, aug_transforms, Normalize
+    from .images import OpenImage
     batch_tfms = aug_transforms(size=tuple(size), min_scale=min_scale, do_flip=flip)
     if mean is not None: batch_tfms.append(Normalize.from_stats(mean, std))
     return DataBlock(blocks=(ImageBlock, CategoryBlock(vocab=list(vocab))),
-                     get_x=ColReader("path"), get_y=ColReader("label"),
+                     get_x=OpenImage(max(presize)), get_y=ColReader("label"),
                      splitter=IndexSplitter(valid_idx),
                      item_tfms=item_resize(presize, resize), batch_tfms=batch_tfms)
 
@@ -112,4 +112,4 @@ def test_dataloader(meta, files, bs=64, workers=None):
                       meta["mean"], meta["std"])
     kw = {} if workers is None else dict(num_workers=workers)
     dls = block.dataloaders(stub, bs=bs, **kw)
-    return dls.test_dl(list(files), bs=bs, **kw)
+    return dls.test_dl(list(files), bs=bs, rm_type_tfms=0, **kw)

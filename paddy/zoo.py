@@ -59,7 +59,7 @@ def spec(name):
         timm_name = name
         warnings.warn(f"{name} is not in paddy's model table (see `paddy models`); using it as a timm model", stacklevel=2)
     else:
-        close = difflib.get_close_matches(name, list(MODELS) + timm.list_models(), n=5, cutoff=0.6)
+        close = difflib.get_close_matches(name, sorted(set(MODELS) | set(timm.list_models())), n=5, cutoff=0.6)
         hint = f"closest: {', '.join(close)}" if close else "see `paddy models` for the table"
         raise PaddyError(f"unknown arch {name!r}; {hint}")
     cfg = timm.models.get_pretrained_cfg(timm_name)
