@@ -12,6 +12,12 @@ RUN_FLAGS = $(call flag,CONFIG,config) $(call flag,DATA,data) $(call flag,SLUG,s
 	$(call flag,VALID_PCT,valid-pct) $(call flag,SEED,seed) $(call flag,BS,bs) $(call flag,ACCUM,accum) \
 	$(call flag,EPOCHS,epochs) $(call flag,METHOD,method) $(call flag,LR,lr) $(call flag,PRECISION,precision) \
 	$(call flag,WEIGHTS,weights) $(call flag,WORKERS,workers) $(call flag,RUN,name)
+# EXP=NAME runs the preset experiments/NAME.toml (flags still win), e.g. `make train EXP=part2-convnext-small EPOCHS=3`.
+RUN_FLAGS += $(if $(EXP),--config experiments/$(EXP).toml) $(call flag,LABEL_SMOOTHING,label-smoothing) \
+	$(call flag,MIXUP,mixup) $(call flag,CUTMIX,cutmix) $(call flag,EMA,ema) $(call flag,INIT_FROM,init-from) \
+	$(call flag,TARGETS,targets) $(call flag,FOLDS,folds) $(call flag,FOLD,fold)
+# GPUS=N (N > 1) trains with N processes under torchrun (DDP through fastai + accelerate; rank 0 writes the run).
+LAUNCH = $(if $(filter-out 0 1,$(GPUS)),$(BIN)/torchrun --standalone --nproc_per_node $(GPUS) --local-ranks-filter 0 -m paddy.cli,$(PADDY))
 PREDICT_FLAGS = $(call flag,RUN,run) $(call flag,RUN_WEIGHTS,run-weights) $(call flag,DATA,data) \
 	$(call flag,SLUG,slug) $(call flag,TTA,tta) $(call flag,OUT,out)
 
@@ -19,7 +25,7 @@ DEMO      := data/demo-digits
 DEMO_W    := data/weights/mobilenetv2_100.safetensors
 DEMO_RUN  := demo-mobilenetv2
 
-.PHONY: install data demo lr-find train predict submit submissions models test bench clean
+.PHONY: install data demo lr-find train cv runs predict submit submissions kernel models test bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,13 +36,20 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 data: $(STAMP)
-	$(PADDY) data $(call flag,SLUG,slug)
+	$(PADDY) data $(call flag,SLUG,slug) $(call flag,RETRIES,retries)
 
 lr-find: $(STAMP)
 	$(PADDY) lr-find $(RUN_FLAGS)
 
 train: $(STAMP)
-	$(PADDY) train $(RUN_FLAGS)
+	$(LAUNCH) train $(RUN_FLAGS)
+
+# Stratified K-fold (FOLDS, default 5): trains RUN-f0 ... and writes runs/RUN-cv/{oof.csv,cv.json}; `make predict RUN=RUN-cv`.
+cv: $(STAMP)
+	$(PADDY) cv $(RUN_FLAGS) $(call flag,TTA,tta)
+
+runs: $(STAMP)
+	$(PADDY) runs
 
 predict: $(STAMP)
 	$(PADDY) predict $(PREDICT_FLAGS)
@@ -46,6 +59,12 @@ submit: $(STAMP)
 
 submissions: $(STAMP)
 	$(PADDY) submissions $(call flag,SLUG,slug)
+
+# Trains and predicts on a Kaggle GPU with the same RUN_FLAGS (no DATA or CONFIG), e.g. `make kernel ARCH=convnext_small_in22k EPOCHS=12`.
+# KERNEL and DATASET name the kernel and the dataset of paddy's wheel and weights; INTERNET=1 and NO_GPU=1 are switches.
+kernel: $(STAMP)
+	$(PADDY) kernel $(RUN_FLAGS) $(call flag,TTA,tta) $(call flag,KERNEL,kernel) $(call flag,DATASET,dataset) \
+		$(if $(INTERNET),--internet) $(if $(NO_GPU),--no-gpu)
 
 models: $(STAMP)
 	$(PADDY) models
@@ -60,8 +79,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# `make bench` writes BENCHMARKS.md and bench.json here (~10 min on 2 cores); QUICK=1 checks it runs (OUT=DIR for its files).
 bench: $(STAMP)
-	$(BIN)/python scripts/bench.py
+	$(BIN)/python scripts/bench.py $(if $(QUICK),--quick) $(call flag,OUT,out)
 
 clean:
 	rm -rf runs submissions/*.csv $(DEMO) $(DEMO)-solution.csv

@@ -33,7 +33,17 @@ def _run_flags(p):
     p.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=None, help="start from pretrained weights (default on)")
     p.add_argument("--weights", help="local pretrained weights file (safetensors or .pth, timm layout); never uses the network")
     p.add_argument("--workers", type=int, help="DataLoader worker processes (default: fastai's)")
-    p.add_argument("--name", help="run name: the folder runs/NAME (default ARCH-HxW)")
+    p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=None, help="train on resized copies made once per item size (default on)")
+    p.add_argument("--cache-dir", help="where the resized copies live (default cache)")
+    p.add_argument("--label-smoothing", type=float, help="label-smoothing eps of the cross-entropy, e.g. 0.1 (default 0: off)")
+    p.add_argument("--mixup", type=float, help="MixUp alpha, e.g. 0.4 (default 0: off)")
+    p.add_argument("--cutmix", type=float, help="CutMix alpha, e.g. 1.0 (default 0: off)")
+    p.add_argument("--ema", type=float, nargs="?", const=0.999, help="validate and save an EMA of the weights with decay EMA (--ema alone: 0.999)")
+    p.add_argument("--init-from", metavar="RUN", help="start from finished run RUN's weights, e.g. at a larger --size (progressive resizing)")
+    p.add_argument("--folds", type=int, help="stratified K-fold: split into K folds and validate on --fold")
+    p.add_argument("--fold", type=int, help="the fold (0 to K-1) to validate on")
+    p.add_argument("--targets", help="train.csv columns to predict, label first, e.g. label,variety (default label)")
+    p.add_argument("--name", help="run name: the folder runs/NAME (default ARCH-HxW, plus -fI for fold I)")
     p.add_argument("--runs-dir", help="where run folders live (default runs)")
 
 
@@ -57,10 +67,31 @@ def cmd_lr_find(args):
     print(f"lr_find: valley {sugg['valley']:.2e}  slide {sugg['slide']:.2e}  plot {Path(cfg.runs_dir) / cfg.run_name / 'lr_find.png'}")
 
 
+RESUME_KEEPS = ("data", "workers", "runs_dir", "cache_dir")  # where things are on this machine: free to change on resume
+
+
+def _resume_config(args):
+    "The saved Config of run `args.resume`; flags that would change the run conflict with --resume."
+    from .config import KEYS, make_config
+    from .runs import find, load_meta
+    given = sorted(k for k, v in vars(args).items() if k in KEYS and k not in RESUME_KEEPS and v is not None)
+    if args.config: given.insert(0, "config")
+    if given: raise PaddyError(f"--resume continues a run with its saved settings; drop --{', --'.join(g.replace('_', '-') for g in given)}")
+    folder = find(args.resume, args.runs_dir or "runs")
+    saved = {k: v for k, v in load_meta(folder).get("config", {}).items() if k in KEYS}
+    here = {k: getattr(args, k) for k in RESUME_KEEPS if getattr(args, k, None) is not None}
+    return make_config(None, **saved | here | dict(runs_dir=str(folder.parent), name=folder.name))
+
+
 def cmd_train(args):
     from .runs import load_meta
+    cfg = _resume_config(args) if args.resume else _config(args)  # flags checked before the heavy imports
     from .train import train
-    folder = train(_config(args))
+    try: folder = train(cfg, resume=bool(args.resume))
+    except KeyboardInterrupt:
+        from .runs import CHECKPOINT
+        if not (Path(cfg.runs_dir) / cfg.run_name / CHECKPOINT).is_file(): raise
+        raise KeyboardInterrupt(f"the last finished epoch is saved; continue with `paddy train --resume {cfg.run_name}`") from None
     meta = load_meta(folder)
     print(f"trained {meta['name']}: valid error {meta['valid_error']:.4f}, {meta['train_seconds']:.0f}s -> {folder}")
 
@@ -69,17 +100,37 @@ def cmd_predict(args):
     from .kaggle import data_root
     from .predict import predict
     from .runs import find, load_meta
-    names = args.run.split(",") if args.run else None
+    from .folds import expand
+    given = args.run.split(",") if args.run else None
     weights = args.run_weights.split(",") if args.run_weights else None
+    names, weights = expand(given, weights, args.runs_dir) if given else (None, weights)  # a cv folder: its folds
+    if given and not args.out: args.out = Path("submissions") / ("+".join(Path(n).name for n in given) + ".csv")
     slug = args.slug or load_meta(find(names[0] if names else None, args.runs_dir))["config"]["slug"]
     root = data_root(slug, args.data)
-    out = predict(names, root, tta=args.tta, weights=weights, out=args.out, runs_dir=args.runs_dir, bs=args.bs, workers=args.workers)
+    out = predict(names, root, tta=args.tta, weights=weights, out=args.out, runs_dir=args.runs_dir, bs=args.bs, workers=args.workers,
+                  use_checkpoint=args.use_checkpoint)
     print(f"wrote {out}")
+
+
+def cmd_cv(args):
+    from .config import load_toml
+    from .folds import cross_validate, load_cv
+    if args.fold is not None: raise PaddyError("paddy cv trains every fold: drop --fold (`paddy train --folds K --fold I` trains one)")
+    args.fold = 0
+    if args.folds is None: args.folds = (load_toml(args.config) if args.config else {}).get("folds") or 5
+    out = cross_validate(_config(args), tta=args.tta, workers=args.workers)
+    cv = load_cv(out)
+    print(f"cv accuracy {cv['accuracy']:.4f} (error {cv['error']:.4f}) over {cv['folds']} folds, {cv['n']} images -> {out}")
+
+
+def cmd_runs(args):
+    from .report import table
+    print(table(args.runs_dir))
 
 
 def cmd_data(args):
     from .kaggle import download
-    print(f"data ready in {download(args.slug, Path(args.dest))}")
+    print(f"data ready in {download(args.slug, Path(args.dest), retries=args.retries)}")
 
 
 def cmd_submit(args):
@@ -95,9 +146,18 @@ def cmd_submissions(args):
     from .kaggle import submissions
     rows = submissions(args.slug)
     if not rows: print("no submissions yet")
+    score = lambda v: "-" if v is None else v  # a score of 0.0 is a score
     for s in rows:
-        print(f"{s.get('date', '')!s:<20} {s.get('status', '')!s:<9} public {s.get('publicScore') or '-':<8} "
-              f"private {s.get('privateScore') or '-':<8} {s.get('fileName', '')}  {s.get('description', '')}")
+        print(f"{s.get('date', '')!s:<20} {s.get('status', '')!s:<9} public {score(s.get('publicScore'))!s:<8} "
+              f"private {score(s.get('privateScore'))!s:<8} {s.get('fileName', '')}  {s.get('description', '')}")
+
+
+def cmd_kernel(args):
+    from .config import KEYS
+    from .kernel import push
+    flags = {k: v for k, v in vars(args).items() if k in KEYS and v is not None}
+    dataset, url = push(flags, args.kernel, args.dataset, args.tta, args.gpu, args.internet)
+    print(f"pushed the dataset {dataset} and the kernel {url}")
 
 
 def _newest_submission():
@@ -116,6 +176,7 @@ def parser():
         p = sub.add_parser(name, help=text)
         _run_flags(p)
         p.set_defaults(func=func)
+    p.add_argument("--resume", metavar="RUN", help="continue the unfinished run RUN from its last finished epoch, with its saved settings")
     p = sub.add_parser("predict", help="TTA predictions of one or more runs, averaged into submissions/NAME.csv")
     p.add_argument("--run", help="run name(s), comma-separated (default: the newest finished run)")
     p.add_argument("--run-weights", help="ensemble weights, comma-separated, one per run")
@@ -126,10 +187,19 @@ def parser():
     p.add_argument("--workers", type=int, help="DataLoader worker processes")
     p.add_argument("--out", help="submission CSV (default submissions/RUN.csv)")
     p.add_argument("--runs-dir", default="runs", help="where run folders live (default runs)")
+    p.add_argument("--use-checkpoint", action="store_true", help="predict an unfinished run from its last finished epoch")
     p.set_defaults(func=cmd_predict)
+    p = sub.add_parser("cv", help="train every fold of a stratified K-fold (runs NAME-fI), then out-of-fold predictions into runs/NAME-cv")
+    _run_flags(p)
+    p.add_argument("--tta", type=int, default=4, help="TTA augmented passes of the out-of-fold predictions (default 4)")
+    p.set_defaults(func=cmd_cv)
+    p = sub.add_parser("runs", help="a table of the runs: arch, size, epochs, valid error, CV, TTA, time")
+    p.add_argument("--runs-dir", default="runs", help="where run folders live (default runs)")
+    p.set_defaults(func=cmd_runs)
     p = sub.add_parser("data", help="download and extract the competition data into DEST/SLUG")
     p.add_argument("--slug", default=SLUG)
     p.add_argument("--dest", default="data")
+    p.add_argument("--retries", type=int, default=5, help="times the kaggle client resumes a broken download, with growing pauses (default 5)")
     p.set_defaults(func=cmd_data)
     p = sub.add_parser("submit", help="validate a submission CSV and upload it to Kaggle")
     p.add_argument("file", nargs="?", help="CSV to submit (default: the newest under submissions/)")
@@ -140,6 +210,14 @@ def parser():
     p = sub.add_parser("submissions", help="list past submissions and their scores")
     p.add_argument("--slug", default=SLUG)
     p.set_defaults(func=cmd_submissions)
+    p = sub.add_parser("kernel", help="push paddy (wheel, --weights) as a dataset and a kernel that trains and predicts on Kaggle")
+    _run_flags(p)
+    p.add_argument("--tta", type=int, default=4, help="TTA augmented passes of the kernel's prediction (default 4)")
+    p.add_argument("--kernel", default="paddy-train", help="the kernel's slug (default paddy-train)")
+    p.add_argument("--dataset", default="paddy-offline", help="the slug of the dataset holding paddy's wheel and weights (default paddy-offline)")
+    p.add_argument("--gpu", action=argparse.BooleanOptionalAction, default=True, help="run the kernel on a GPU (default on)")
+    p.add_argument("--internet", action=argparse.BooleanOptionalAction, default=False, help="give the kernel the internet (default off)")
+    p.set_defaults(func=cmd_kernel)
     return ap
 
 
@@ -153,8 +231,8 @@ def main(argv=None):
     except PaddyError as e:
         print(f"paddy: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("paddy: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        print(f"paddy: interrupted{'; ' + str(e) if str(e) else ''}", file=sys.stderr)
         return 130
     return 0
 

@@ -3,6 +3,7 @@ import dataclasses, tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from . import folds, options, targets
 from .errors import PaddyError
 
 RESIZE_METHODS = ("squish", "crop", "pad")
@@ -45,12 +46,22 @@ class Config:
     pretrained: bool = True
     weights: str | None = None       # local weights file in timm layout; never touches the network
     workers: int | None = None       # DataLoader workers; None: fastai's default
-    name: str | None = None          # run folder name; None: <arch>-<H>x<W>
+    cache: bool = True               # train on resized copies made once per item size (paddy/cache.py)
+    cache_dir: str = "cache"         # where those copies live (writable; Kaggle inputs are read-only)
+    label_smoothing: float = 0.0     # eps of label-smoothing cross-entropy; 0: plain cross-entropy (paddy/targets.py)
+    mixup: float = 0.0               # MixUp alpha; 0: off (paddy/options.py)
+    cutmix: float = 0.0              # CutMix alpha; 0: off
+    ema: float = 0.0                 # decay of an EMA of the weights, used to validate and saved; 0: off
+    init_from: str | None = None     # start from a finished run's weights, e.g. a smaller size (progressive resizing)
+    folds: int | None = None         # stratified K-fold: validate on fold `fold` of `folds` instead of valid_pct
+    fold: int | None = None
+    targets: tuple = ("label",)      # train.csv columns the model predicts, one head each; the first is the submission's
+    name: str | None = None          # run folder name; None: <arch>-<H>x<W>[-f<fold>]
     runs_dir: str = "runs"
 
     @property
     def run_name(self):
-        return self.name or f"{self.arch}-{self.size[0]}x{self.size[1]}"
+        return self.name or f"{self.arch}-{self.size[0]}x{self.size[1]}" + (f"-f{self.fold}" if self.folds else "")
 
     @property
     def presize(self):
@@ -103,6 +114,7 @@ def check(cfg):
     if not 0 < float(cfg.min_scale) <= 1: raise PaddyError(f"--min-scale {cfg.min_scale} must be in (0, 1], e.g. 0.75")
     if cfg.weights and not cfg.pretrained: raise PaddyError("--weights and --no-pretrained conflict: drop one of them")
     if cfg.weights and not Path(cfg.weights).is_file(): raise PaddyError(f"weights file {cfg.weights} not found; check the path")
+    for part in (targets, options, folds): part.check(cfg)
     return cfg
 
 

@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import folds, targets
 from .errors import PaddyError
 
 LAYOUT = ("train_images", "test_images", "train.csv", "sample_submission.csv")
@@ -21,6 +22,7 @@ def check_layout(root):
 
 def read_csv(path, columns):
     "Read a CSV as strings and check it has `columns`."
+    if not Path(path).is_file(): raise PaddyError(f"{path} not found; check --data")
     try: df = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise PaddyError(f"{path} is not a readable CSV ({type(e).__name__}); check the file") from e
@@ -35,7 +37,8 @@ def image_files(folder):
 
 
 def train_items(root):
-    "train.csv joined to train_images/<label>/<image_id>: a frame of image_id, label, path. Disagreements are errors."
+    """train.csv joined to train_images/<label>/<image_id>: a frame of image_id, label, path. Disagreements are errors;
+    images train.csv does not list, and empty folders, are ignored with one warning (the csv is the source of truth)."""
     root = check_layout(root)
     df = read_csv(root / "train.csv", ["image_id", "label"])
     on_disk = {}
@@ -52,6 +55,13 @@ def train_items(root):
         eg = ", ".join(f"{r.image_id} (csv {r.label}, folder {r.path.parent.name})" for r in wrong.head(3).itertuples())
         raise PaddyError(f"{len(wrong)} image(s) sit in a folder other than their train.csv label, e.g. {eg}; fix train.csv or move the files")
     if len(df) == 0: raise PaddyError(f"{root/'train.csv'} lists no images")
+    unlisted = sorted(set(on_disk) - set(df.image_id))
+    empty = sorted(d.name for d in (root / "train_images").iterdir() if d.is_dir() and not any(p.parent == d for p in on_disk.values()))
+    if unlisted or empty:
+        from .checks import warn
+        warn("ignoring " + "; ".join(filter(None, [
+            unlisted and f"{len(unlisted)} image(s) under train_images that train.csv does not list, e.g. {', '.join(unlisted[:3])}",
+            empty and f"{len(empty)} folder(s) under train_images with no images: {', '.join(empty[:3])}"])))
     return df.reset_index(drop=True)
 
 
@@ -75,14 +85,16 @@ def item_resize(size, method):
     return Resize(tuple(size), method=kind, pad_mode=PadMode.Zeros)
 
 
-def datablock(vocab, valid_idx, size, presize, resize="squish", min_scale=0.75, flip=True, mean=None, std=None):
-    "The DataBlock over a frame with `path` and `label` columns: presize per item, augment and normalize per batch."
+def datablock(vocab, valid_idx, size, presize, resize="squish", min_scale=0.75, flip=True, mean=None, std=None, unreadable=(), extra=()):
+    """The DataBlock over a frame with `path` and `label` columns: presize per item, augment and normalize per batch; `unreadable` paths read as black.
+    `extra` [(column, vocab)] adds a target per column after label (paddy/targets.py)."""
     from fastai.vision.all import DataBlock, ImageBlock, CategoryBlock, ColReader, IndexSplitter, aug_transforms, Normalize
     from .images import OpenImage
     batch_tfms = aug_transforms(size=tuple(size), min_scale=min_scale, do_flip=flip)
     if mean is not None: batch_tfms.append(Normalize.from_stats(mean, std))
-    return DataBlock(blocks=(ImageBlock, CategoryBlock(vocab=list(vocab))),
-                     get_x=OpenImage(max(presize)), get_y=ColReader("label"),
+    ys = [("label", vocab), *extra]
+    return DataBlock(blocks=(ImageBlock, *[CategoryBlock(vocab=list(v)) for _, v in ys]), n_inp=1,
+                     get_x=OpenImage(max(presize), unreadable), get_y=[ColReader(c) for c, _ in ys],
                      splitter=IndexSplitter(valid_idx),
                      item_tfms=item_resize(presize, resize), batch_tfms=batch_tfms)
 
@@ -97,19 +109,28 @@ def dataloaders(cfg, spec, items=None):
     micro_bs = cfg.bs // cfg.accum
     n_train = len(items) - int(round(len(items) * cfg.valid_pct))
     if micro_bs > n_train: raise PaddyError(f"batch size {micro_bs} is larger than the {n_train} training images; lower --bs")
+    if cfg.cache:
+        from .cache import cached
+        items = items.assign(path=cached(items.path, cfg.presize, cfg.cache_dir))
     set_seed(cfg.seed, reproducible=True)
-    valid_idx = stratified_split(items.label, cfg.valid_pct, cfg.seed)
-    block = datablock(vocab, valid_idx, cfg.size, cfg.presize, cfg.resize, cfg.min_scale, cfg.flip, spec.mean, spec.std)
+    valid_idx = folds.valid_idx(items.label, cfg.folds, cfg.fold, cfg.seed) if cfg.folds else stratified_split(items.label, cfg.valid_pct, cfg.seed)
+    block = datablock(vocab, valid_idx, cfg.size, cfg.presize, cfg.resize, cfg.min_scale, cfg.flip, spec.mean, spec.std,
+                      extra=targets.extra(cfg, items))
     kw = {} if cfg.workers is None else dict(num_workers=cfg.workers)
     return block.dataloaders(items, bs=micro_bs, seed=cfg.seed, **kw)
 
 
-def test_dataloader(meta, files, bs=64, workers=None):
-    "A DataLoader over test `files` with a run's transforms (augmentations included, for TTA)."
+def test_dataloader(meta, files, bs=64, workers=None, unreadable=()):
+    "A DataLoader over test `files` with a run's transforms (augmentations included, for TTA); `unreadable` ones read as black."
     vocab = meta["vocab"]
+    readable = [f for f in files if f not in unreadable]
+    if meta.get("config", {}).get("cache") and readable:
+        from .cache import cached
+        small = dict(zip(readable, cached(readable, meta["presize"], meta["config"]["cache_dir"])))
+        files = [small.get(f, f) for f in files]
     stub = pd.DataFrame({"path": [files[0], files[0]], "label": [vocab[0], vocab[0]]})
     block = datablock(vocab, [1], meta["size"], meta["presize"], meta["resize"], meta["min_scale"], meta["flip"],
-                      meta["mean"], meta["std"])
+                      meta["mean"], meta["std"], unreadable)
     kw = {} if workers is None else dict(num_workers=workers)
     dls = block.dataloaders(stub, bs=bs, **kw)
     return dls.test_dl(list(files), bs=bs, rm_type_tfms=0, **kw)

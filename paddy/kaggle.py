@@ -1,9 +1,10 @@
-"""Kaggle for a Kaggler: where the competition data is, a download that is whole or absent, submit, scores.
+"""Kaggle for a Kaggler: where the competition data is, a download that is whole or absent, submit, scores,
+pushing a dataset and a kernel.
 
 The kaggle client is imported inside the functions: importing it authenticates, and paddy must import
 without credentials. Its failures become PaddyError with one line saying what to do.
 """
-import contextlib, io, os, shutil, tempfile, zipfile
+import contextlib, io, json, os, shutil, sys, tempfile, time, zipfile
 from pathlib import Path
 
 from .errors import PaddyError
@@ -95,7 +96,7 @@ def _calling(api, slug, doing):
 
 def _fetch(api, slug, folder, retries):
     """Download the competition zip into `folder`; the client checks its size against Content-Length.
-    Its progress bar goes to stderr; its printed advice (resume from a partial file) does not apply here."""
+    Its progress bar goes to a terminal's stderr only; its printed advice (resume from a partial file) does not apply here."""
     from kagglesdk.competitions.types.competition_api_service import ApiDownloadDataFilesRequest
     archive = folder / f"{slug}.zip"
     with _calling(api, slug, f"downloading {slug}"), api.build_kaggle_client() as kaggle:
@@ -104,7 +105,8 @@ def _fetch(api, slug, folder, retries):
         response = kaggle.competitions.competition_api_client.download_data_files(request)
         try:
             with contextlib.redirect_stdout(io.StringIO()):
-                api.download_file(response, str(archive), kaggle.http_client(), quiet=False, max_retries=retries)
+                api.download_file(response, str(archive), kaggle.http_client(), quiet=not sys.stderr.isatty(),
+                                  max_retries=retries)
         except ValueError as e:
             raise PaddyError(f"the download of {slug} is incomplete ({e}): nothing was kept; run again") from e
     return archive
@@ -175,3 +177,53 @@ def submissions(slug=SLUG) -> list[dict]:
     rows = [s.to_dict(ignore_defaults=False) for s in subs]
     score = lambda v: float(v) if v else None
     return [{k: score(r.get(k)) if k.endswith("Score") else r.get(k) for k in SUBMISSION_FIELDS} for r in rows]
+
+
+def user() -> str:
+    "The Kaggle user name the credentials belong to."
+    api = _api()
+    name = api.get_config_value(api.CONFIG_NAME_USER)
+    if not name: raise PaddyError("the Kaggle credentials name no user: set KAGGLE_USERNAME, or use a kaggle.json with a username")
+    return name
+
+
+def _dataset_exists(api, ref):
+    from requests.exceptions import HTTPError
+    try: api.dataset_status(ref)
+    except HTTPError as e:
+        if e.response is not None and e.response.status_code == 404: return False
+        raise
+    return True
+
+
+def push_dataset(folder, notes, polls=90, pause=10.0) -> str:
+    """Upload `folder` (files, dataset-metadata.json) as a new private dataset or a new version of it, the way
+    fastkaggle's mk_dataset/push_dataset do; wait until Kaggle has processed it, so a kernel pushed next gets
+    these files. Returns the dataset ref."""
+    api, ref = _api(), json.loads((Path(folder) / "dataset-metadata.json").read_text())["id"]
+    with _calling(api, SLUG, f"pushing the dataset {ref}"):
+        try:
+            if _dataset_exists(api, ref): result = api.dataset_create_version(str(folder), notes, quiet=True, dir_mode="zip")
+            else: result = api.dataset_create_new(str(folder), public=False, quiet=True, dir_mode="zip")
+        except ValueError as e: raise PaddyError(f"the kaggle client refused the dataset {ref}: {e}") from e
+        if result.error: raise PaddyError(f"Kaggle refused the dataset {ref}: {result.error}")
+        for _ in range(polls):
+            status = api.dataset_status(ref)
+            if status == "ready": return ref
+            if status == "failed": raise PaddyError(f"Kaggle failed to process the dataset {ref}: see https://www.kaggle.com/datasets/{ref}, then run again")
+            time.sleep(pause)
+    raise PaddyError(f"Kaggle is still processing the dataset {ref} after {polls * pause / 60:.0f} min: run again later")
+
+
+def push_kernel(folder) -> str:
+    "Push and start the kernel in `folder` (kernel-metadata.json and its code file); returns its URL."
+    api, meta = _api(), json.loads((Path(folder) / "kernel-metadata.json").read_text())
+    with _calling(api, SLUG, f"pushing the kernel {meta['id']}"):
+        try: result = api.kernels_push(str(folder))
+        except ValueError as e: raise PaddyError(f"the kaggle client refused the kernel {meta['id']}: {e}") from e
+    if result.error: raise PaddyError(f"Kaggle refused the kernel {meta['id']}: {result.error}")
+    missing = [*result.invalid_dataset_sources, *result.invalid_competition_sources]
+    if missing:
+        raise PaddyError(f"Kaggle pushed the kernel {result.url} but could not attach {', '.join(missing)}: "
+                         "check those names, then run again")
+    return result.url

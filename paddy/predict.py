@@ -3,26 +3,49 @@ from pathlib import Path
 
 import numpy as np
 
-from . import data, runs, submission
+from . import checks, data, runs, submission, targets
 from .errors import PaddyError
 from .train import bars_off
 
 
-def predict_run(folder, root, tta=4, bs=64, workers=None):
-    "Class probabilities of one run on root/test_images (sorted by name); saved in the run folder. Returns (ids, probs)."
-    import torch
-    from fastai.vision.all import Learner, DataLoaders, CrossEntropyLossFlat
-    meta = runs.load_meta(folder)
-    model = runs.load_model(folder, meta)
+def test_files(root):
+    """root/test_images sorted by name, checked against sample_submission.csv: an id it lists without an image is an
+    error (before any prediction); images it does not list are predicted but left out of the submission (one warning)."""
     files = data.image_files(Path(root) / "test_images")
     if not files: raise PaddyError(f"no images under {Path(root) / 'test_images'}; check --data")
-    dl = data.test_dataloader(meta, files, bs, workers)
+    sample = submission.read_sample(Path(root) / "sample_submission.csv")
+    names = {f.name for f in files}
+    missing = [i for i in sample[sample.columns[0]] if i not in names]
+    if missing: raise PaddyError(f"sample_submission.csv lists {len(missing)} id(s) with no file under test_images, "
+                                 f"e.g. {', '.join(missing[:3])}; the test data is incomplete")
+    extra = sorted(names - set(sample[sample.columns[0]]))
+    if extra: checks.warn(f"{len(extra)} test image(s) are not in sample_submission.csv and are left out of the submission, e.g. {', '.join(extra[:3])}")
+    return files
+
+
+def predict_run(folder, root, tta=4, bs=64, workers=None, use_checkpoint=False):
+    """Class probabilities of one run on root/test_images (sorted by name); saved in the run folder. Returns (ids, probs).
+    A test image that does not decode is predicted from a black image, named in a warning and in meta.json."""
+    files = test_files(root)
+    meta = runs.load_meta(folder)
+    model = targets.label_head(runs.load_model(folder, meta, use_checkpoint), meta)
+    bad = checks.scan(files)
+    if bad: checks.warn(f"{len(bad)} UNREADABLE test image(s) predicted from a blank image: {checks.describe_bad(bad, 20)}")
+    runs.update_meta(folder, test_unreadable={Path(p).name: r for p, r in bad.items()}, tta=tta)
+    probs = probabilities(model, data.test_dataloader(meta, files, bs, workers, unreadable=bad), tta)
+    ids = [f.name for f in files]
+    runs.save_probs(folder, ids, probs)
+    return ids, probs
+
+
+def probabilities(model, dl, tta=4):
+    "Softmax probabilities (NumPy) of `model` over the DataLoader `dl`: averaged over `tta` augmented passes, or one plain pass."
+    import torch
+    from fastai.vision.all import Learner, DataLoaders, CrossEntropyLossFlat
     learn = bars_off(Learner(DataLoaders(dl, dl), model, loss_func=CrossEntropyLossFlat()))
     if torch.cuda.is_available(): learn = learn.to_fp16()
     probs = learn.tta(dl=dl, n=tta)[0] if tta else learn.get_preds(dl=dl)[0]
-    ids = [f.name for f in files]
-    runs.save_probs(folder, ids, probs.float().numpy())
-    return ids, probs.float().numpy()
+    return probs.float().numpy()
 
 
 def ensemble(folders, weights=None):
@@ -51,10 +74,10 @@ def write_submission(ids, probs, vocab, root, out):
     return submission.write(df, out)
 
 
-def predict(run_names, root, tta=4, weights=None, out=None, runs_dir="runs", bs=64, workers=None):
+def predict(run_names, root, tta=4, weights=None, out=None, runs_dir="runs", bs=64, workers=None, use_checkpoint=False):
     "Predict each run (TTA), average them, and write submissions/<name>.csv. Returns the CSV path."
     folders = [runs.find(n, runs_dir) for n in (run_names or [None])]
-    for folder in folders: predict_run(folder, root, tta, bs, workers)
+    for folder in folders: predict_run(folder, root, tta, bs, workers, use_checkpoint)
     ids, probs, vocab = ensemble(folders, weights)
     out = out or Path("submissions") / ("+".join(f.name for f in folders) + ".csv")
     return write_submission(ids, probs, vocab, root, out)

@@ -1,16 +1,20 @@
 """Run folders, the unit of exchange: weights (safetensors), meta.json, history.csv, lr_find.png, test_probs.npy.
 
-A run folder holds everything needed to predict, and nothing in it is loaded with pickle.
+A run folder holds everything needed to predict, and nothing in it is loaded with pickle. While a run trains,
+checkpoint.safetensors holds its last finished epoch: tensors (weights, optimizer state, RNG states) plus a JSON
+header entry with the rest (epochs done, lr, history, RNG states), in one file so a kill never leaves half of it.
 """
-import json, platform
+import errno, json, platform
 from pathlib import Path
 
 import numpy as np
 
+from .checks import warn
 from .errors import PaddyError
 from .files import atomic_path, write_json
 
 WEIGHTS, META, HISTORY, PROBS, PROB_IDS = "model.safetensors", "meta.json", "history.csv", "test_probs.npy", "test_ids.json"
+CHECKPOINT = "checkpoint.safetensors"
 
 
 def versions():
@@ -24,23 +28,60 @@ def versions():
 def start(folder, meta):
     "Create the run folder, clear a previous run's outputs, and record an unfinished meta.json."
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    for stale in (WEIGHTS, PROBS, PROB_IDS, HISTORY, "lr_find.png"): (folder / stale).unlink(missing_ok=True)
+    try: folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise PaddyError(f"cannot create the run folder {folder}: {e.strerror}; pass --runs-dir DIR") from e
+    for stale in (WEIGHTS, CHECKPOINT, PROBS, PROB_IDS, HISTORY, "lr_find.png"): (folder / stale).unlink(missing_ok=True)
     write_json(folder / META, dict(meta, finished=False))
     return folder
 
 
+def save_tensors(path, tensors, metadata=None):
+    "A dict of tensors as a safetensors file, written atomically; a failed write names `path` (PaddyError)."
+    from safetensors import SafetensorError
+    from safetensors.torch import save_file
+    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    with atomic_path(path) as tmp:
+        try: save_file(tensors, str(tmp), metadata)
+        except SafetensorError as e: raise OSError(errno.EIO, str(e)) from e  # disk full, I/O error: as any write
+
+
+def load_tensors(path):
+    "(tensors, metadata) of a safetensors file; a damaged file is a PaddyError naming it."
+    from safetensors import SafetensorError, safe_open
+    try:
+        with safe_open(str(path), "pt") as f: return {k: f.get_tensor(k) for k in f.keys()}, f.metadata() or {}
+    except (SafetensorError, OSError) as e:
+        raise PaddyError(f"{path} is damaged or not a safetensors file ({str(e)[:80]}); train the run again") from e
+
+
 def save_weights(folder, model):
     "The model's state dict as safetensors, written atomically."
-    from safetensors.torch import save_file
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    with atomic_path(Path(folder) / WEIGHTS) as tmp: save_file(state, str(tmp))
+    save_tensors(Path(folder) / WEIGHTS, model.state_dict())
+
+
+def save_checkpoint(folder, tensors, info):
+    "The last finished epoch's tensors and JSON-able `info`, in one safetensors file written atomically."
+    save_tensors(Path(folder) / CHECKPOINT, tensors, {"info": json.dumps(info)})
+
+
+def load_checkpoint(folder):
+    "(tensors, info) saved by save_checkpoint, or None when the run has no checkpoint."
+    path = Path(folder) / CHECKPOINT
+    if not path.is_file(): return None
+    tensors, metadata = load_tensors(path)
+    return tensors, json.loads(metadata["info"])
 
 
 def finish(folder, meta, history):
-    "Write history.csv and the finished meta.json."
+    "Write history.csv and the finished meta.json; drop the checkpoint and any predictions made from it."
     with atomic_path(Path(folder) / HISTORY) as tmp: history.to_csv(tmp, index=False)
     write_json(Path(folder) / META, dict(meta, finished=True))
+    for stale in (CHECKPOINT, PROBS, PROB_IDS): (Path(folder) / stale).unlink(missing_ok=True)
+
+
+def update_meta(folder, **fields):
+    "Add or replace `fields` in a run's meta.json (atomically)."
+    write_json(Path(folder) / META, load_meta(folder) | fields)
 
 
 def load_meta(folder):
@@ -64,30 +105,42 @@ def find(name, runs_dir="runs"):
     return folder
 
 
-def load_model(folder, meta):
-    "Rebuild the run's model (no pretrained download) and load its safetensors weights."
+def load_model(folder, meta, use_checkpoint=False):
+    "Rebuild the run's model (no pretrained download) and load its weights; an unfinished run's checkpoint only if asked."
     from fastai.vision.learner import create_timm_model
-    from safetensors.torch import load_file
-    if not meta.get("finished"):
-        raise PaddyError(f"run {Path(folder).name} never finished training; train it again (or resume it) before predicting")
-    path = Path(folder) / WEIGHTS
-    if not path.is_file(): raise PaddyError(f"{path} is missing; the run folder is incomplete, train it again")
-    model, _ = create_timm_model(meta["timm_name"], len(meta["vocab"]), pretrained=False)
-    try: model.load_state_dict(load_file(str(path)))
+    folder = Path(folder)
+    if meta.get("finished"):
+        path = folder / WEIGHTS
+        if not path.is_file(): raise PaddyError(f"{path} is missing; the run folder is incomplete, train it again")
+        state = load_tensors(path)[0]
+    elif not use_checkpoint:
+        raise PaddyError(f"run {folder.name} never finished training; resume it (`paddy train --resume {folder.name}`), "
+                         "or predict from its last checkpoint with --use-checkpoint")
+    else:
+        path, saved = folder / CHECKPOINT, load_checkpoint(folder)
+        if saved is None: raise PaddyError(f"run {folder.name} never finished an epoch: there is no checkpoint to predict from")
+        state = {k[len("model."):]: v for k, v in saved[0].items() if k.startswith("model.")}
+        warn(f"run {folder.name} is unfinished; predicting from its checkpoint after epoch {saved[1]['epochs_done']} of {saved[1]['epochs_total']}")
+    missing = [k for k in ("timm_name", "vocab", "size", "presize") if k not in meta]
+    if missing: raise PaddyError(f"{folder / META} lacks {', '.join(missing)}; the run folder is damaged, train it again")
+    model, _ = create_timm_model(meta["timm_name"], meta.get("n_out", len(meta["vocab"])), pretrained=False)
+    try: model.load_state_dict(state)
     except RuntimeError as e:
         raise PaddyError(f"{path} does not fit {meta['timm_name']} with {len(meta['vocab'])} classes; the run folder is damaged") from e
     return model.eval()
 
 
 def save_probs(folder, ids, probs):
-    "One run's test probabilities and the image ids they belong to."
+    "One run's test probabilities and the image ids they belong to (ids first: the probs file is what Make watches)."
+    write_json(Path(folder) / PROB_IDS, list(ids))
     with atomic_path(Path(folder) / PROBS) as tmp:
         with open(tmp, "wb") as f: np.save(f, np.asarray(probs, dtype=np.float32))
-    write_json(Path(folder) / PROB_IDS, list(ids))
 
 
 def load_probs(folder):
     "(ids, probs) saved by save_probs, or None when the run has not predicted yet."
     folder = Path(folder)
     if not (folder / PROBS).is_file() or not (folder / PROB_IDS).is_file(): return None
-    return json.loads((folder / PROB_IDS).read_text()), np.load(folder / PROBS, allow_pickle=False)
+    ids, probs = json.loads((folder / PROB_IDS).read_text()), np.load(folder / PROBS, allow_pickle=False)
+    if len(ids) != len(probs): raise PaddyError(f"{folder / PROBS} and {PROB_IDS} disagree ({len(probs)} rows, {len(ids)} ids); predict the run again")
+    return ids, probs

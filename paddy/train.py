@@ -6,17 +6,18 @@ import pandas as pd
 from fastai.callback.core import Callback
 from fastcore.basics import noop
 
-from . import data, precision, runs, zoo
+from . import checks, data, distributed, options, precision, runs, targets, zoo
+from .checkpoint import Checkpoint, SmoothLoss, restore_opt, restore_state, resumable
 from .errors import PaddyError
 
 
 def learner(dls, spec, cfg, path="."):
     "fastai's vision_learner for `spec`, with error_rate, gradient accumulation and the resolved precision."
-    from fastai.vision.all import vision_learner, error_rate, GradientAccumulation
-    cbs = [GradientAccumulation(cfg.bs)] if cfg.accum > 1 else []
+    from fastai.vision.all import vision_learner, GradientAccumulation
+    cbs = ([GradientAccumulation(cfg.bs)] if cfg.accum > 1 else []) + options.callbacks(cfg)
     try:
-        learn = vision_learner(dls, spec.timm_name, metrics=error_rate, normalize=False, cbs=cbs, path=path,
-                               model_dir=".tmp", **zoo.create_kwargs(cfg.pretrained, cfg.weights))
+        learn = vision_learner(dls, spec.timm_name, normalize=False, cbs=cbs, path=path, model_dir=".tmp",
+                               **targets.head_kwargs(cfg, dls), **zoo.create_kwargs(cfg.pretrained, cfg.weights))
     except (OSError, RuntimeError) as e:  # hub unreachable (OSError), or a weights file that does not fit
         if not cfg.pretrained: raise
         reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
@@ -24,7 +25,7 @@ def learner(dls, spec, cfg, path="."):
                                          "pass a file in timm's layout for that model") from e
         raise PaddyError(f"could not fetch pretrained weights for {spec.timm_name} ({type(e).__name__}); "
                          "pass --weights FILE for a local copy, or --no-pretrained") from e
-    return bars_off(precision.apply(learn, precision.resolve(cfg.precision)))
+    return bars_off(precision.apply(options.init_weights(learn, cfg), precision.resolve(cfg.precision)))
 
 
 def lr_find(learn, folder):
@@ -41,13 +42,15 @@ def lr_find(learn, folder):
 
 
 class History(Callback):
-    "Collects fastai's per-epoch record across the fits of fine_tune; prints one line an epoch when `echo`."
+    """Collects fastai's per-epoch record across the fits of fine_tune; prints one line an epoch when `echo`.
+    `rows` are the epochs of a resumed run; `offset` is the current fit's first epoch in the whole run."""
     order = 51  # after Recorder has its epoch log
 
-    def __init__(self, total, echo=False):
-        self.total, self.echo, self.rows = total, echo, []
+    def __init__(self, total, echo=False, rows=()):
+        self.total, self.echo, self.rows, self.offset = total, echo, list(rows), 0
 
     def after_epoch(self):
+        if self.offset + self.epoch < len(self.rows): return  # an epoch a resumed fit skipped (SkipToEpoch)
         rec = self.learn.recorder
         row = dict(zip(rec.metric_names, [len(self.rows), *rec.log[1:]]))
         self.rows.append(row)
@@ -75,40 +78,77 @@ def describe(cfg, spec, prec):
                 std=list(spec.std), precision=prec, config=cfg.to_dict(), versions=runs.versions())
 
 
+def usable_items(cfg):
+    "train.csv's images minus those that do not decode (one warning names them). Returns (items, {image_id: reason})."
+    from .kaggle import data_root
+    items = data.train_items(data_root(cfg.slug, cfg.data))
+    bad = checks.scan(items.path)
+    if len(bad) == len(items): raise PaddyError(f"none of the {len(items)} training images decodes, e.g. {checks.describe_bad(bad)}")
+    if bad: checks.warn(f"skipping {len(bad)} unreadable training image(s) of {len(items)}: {checks.describe_bad(bad)}")
+    return items[~items.path.isin(list(bad))].reset_index(drop=True), {Path(p).name: r for p, r in bad.items()}
+
+
 def prepare(cfg):
-    "Everything before training, checked in the cheap order: arch and size, precision, then the data."
+    "Everything before training, checked in the cheap order: arch and size, precision, then the data (every image decoded once)."
     spec = zoo.spec(cfg.arch)
     spec.check_size(cfg.size)
     prec = precision.resolve(cfg.precision)
-    dls = data.dataloaders(cfg, spec)
-    return spec, prec, dls
+    items, skipped = usable_items(cfg)
+    dls = data.dataloaders(cfg, spec, items)
+    return spec, prec, dls, skipped
 
 
 def find_lr(cfg):
     "Run lr_find for `cfg` into its run folder; returns the suggestions."
-    spec, prec, dls = prepare(cfg)
+    spec, prec, dls, _ = prepare(cfg)
     folder = Path(cfg.runs_dir) / cfg.run_name
     folder.mkdir(parents=True, exist_ok=True)
     return lr_find(learner(dls, spec, cfg, folder), folder)
 
 
-def train(cfg):
-    "Train a run from a Config; returns its folder (runs/<name>/) with weights, meta.json and history.csv."
-    spec, prec, dls = prepare(cfg)
-    meta = describe(cfg, spec, prec) | dict(vocab=list(dls.vocab), n_train=len(dls.train_ds), n_valid=len(dls.valid_ds))
-    folder = runs.start(Path(cfg.runs_dir) / cfg.run_name, meta)
+def phases(cfg, lr):
+    """The one-cycle fits of a run as (frozen, epochs, lr, kwargs): fastai's fine_tune spelled out (one frozen epoch,
+    then lr/2 over slice(lr/200, lr/2)), so that a resumed run can enter either fit at any epoch."""
+    if cfg.method == "fine_tune":
+        return [(True, 1, slice(lr), dict(pct_start=0.99)), (False, cfg.epochs, slice(lr / 200, lr / 2), dict(pct_start=0.3, div=5.0))]
+    return [(False, cfg.epochs, lr, {})]  # every layer from the start (vision_learner freezes a pretrained body)
+
+
+def fit(learn, cfg, lr, history, saved=None):
+    "Run the phases; with a checkpoint `saved` = (tensors, info), continue after its last finished epoch on the same schedule."
+    done = saved[1]["epochs_done"] if saved else 0
+    if saved: restore_state(learn, *saved)
+    first = 0
+    for frozen, n, lr_arg, kw in phases(cfg, lr):
+        if done < first + n:
+            if frozen: learn.freeze()
+            else: learn.unfreeze()  # clears the optimizer state, as fine_tune does between its fits
+            mid = done > first  # resuming inside this fit: its optimizer state and smoothed loss carry on
+            if mid: restore_opt(learn, *saved)
+            history.offset = first
+            learn.fit_one_cycle(n, lr_arg, start_epoch=max(0, done - first), cbs=[SmoothLoss(*saved[1]["smooth_loss"])] if mid else None, **kw)
+        first += n
+
+
+def train(cfg, resume=False):
+    """Train a run from a Config; returns its folder (runs/<name>/) with weights, meta.json and history.csv.
+    Each finished epoch is checkpointed; `resume` continues the run folder's unfinished run from its checkpoint."""
+    spec, prec, dls, skipped = prepare(cfg)
+    folder = distributed.run_folder(Path(cfg.runs_dir) / cfg.run_name)  # rank 0's; other ranks write a scratch copy
+    meta = describe(cfg, spec, prec) | dict(vocab=targets.vocabs(dls)[0], n_train=len(dls.train_ds), n_valid=len(dls.valid_ds),
+                                            skipped_images=skipped) | targets.meta(cfg, dls) | distributed.meta()
+    saved = resumable(folder, meta) if resume else None
+    if not resume: runs.start(folder, meta)
     learn = learner(dls, spec, cfg, folder)
-    lr = cfg.lr
+    lr = saved[1]["lr"] if saved else cfg.lr
     if lr == "auto":
         meta["lr_find"] = lr_find(learn, folder)
         lr = meta["lr_find"]["valley"]
-    history = History(cfg.epochs + (cfg.method == "fine_tune"), echo=not sys.stdout.isatty())
-    learn.add_cb(history)
+    total = cfg.epochs + (cfg.method == "fine_tune")
+    history = History(total, echo=not sys.stdout.isatty(), rows=saved[1]["history"] if saved else ())
+    learn.add_cbs([history, Checkpoint(folder, history, dict(lr=lr, epochs_total=total))])
     start = time.time()
-    if cfg.method == "fine_tune": learn.fine_tune(cfg.epochs, lr)
-    else:  # every layer from the start (vision_learner freezes a pretrained body)
-        learn.unfreeze()
-        learn.fit_one_cycle(cfg.epochs, lr)
+    with distributed.context(learn): fit(learn, cfg, lr, history, saved)
     runs.save_weights(folder, learn.model)
     hist = history.frame()
     meta |= dict(lr=lr, train_seconds=round(time.time() - start, 1), history=hist.to_dict("records"),

@@ -1,0 +1,97 @@
+"""Checkpoints of a training run: after each finished epoch, everything a resumed run needs to continue as if never
+stopped: weights, optimizer state and hypers, every RNG's state (torch, numpy, python, each DataLoader's), the smoothed
+train loss, the epoch count and history. Stored by runs.save_checkpoint: safetensors for tensors, JSON for the rest."""
+import random
+
+import numpy as np
+import torch
+from fastai.callback.core import Callback
+
+from . import distributed, runs
+from .errors import PaddyError
+
+
+class Checkpoint(Callback):
+    "After each epoch History records, saves the training state into the run folder (see `training_state`)."
+    order = 52  # after History (51) has the epoch's row
+
+    def __init__(self, folder, history, info):
+        self.folder, self.history, self.info, self.saved = folder, history, info, len(history.rows)
+
+    def after_epoch(self):
+        if len(self.history.rows) == self.saved: return
+        self.saved = len(self.history.rows)
+        tensors, state = training_state(self.learn)
+        runs.save_checkpoint(self.folder, tensors, self.info | state | dict(epochs_done=self.saved, history=self.history.rows))
+
+
+class SmoothLoss(Callback):
+    "At the start of a resumed fit, gives Recorder's smoothed train loss its saved (count, value), as if never stopped."
+    order = 51  # after Recorder.before_fit resets it
+
+    def __init__(self, count, val): self.count, self.val = count, val
+
+    def before_fit(self):
+        sl = self.learn.recorder.smooth_loss
+        sl.count, sl.val = self.count, torch.tensor(self.val)
+
+
+def training_state(learn):
+    "(tensors, JSON-able dict) of what a resumed run needs: weights, optimizer state and hypers, every RNG's state."
+    tensors = {f"model.{k}": v for k, v in distributed.unwrap(learn.model).state_dict().items()}  # no DDP "module." prefix
+    opt = learn.opt.state_dict()
+    scalars = {}
+    for i, st in enumerate(opt["state"]):
+        for k, v in st.items():
+            if torch.is_tensor(v): tensors[f"opt.{i}.{k}"] = v
+            else: scalars[f"{i}.{k}"] = v
+    np_state = np.random.get_state()
+    tensors["rng.torch"], tensors["rng.numpy"] = torch.get_rng_state(), torch.from_numpy(np_state[1].astype(np.int64))
+    if torch.cuda.is_available(): tensors |= {f"rng.cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())}
+    state = dict(opt_scalars=scalars, opt_hypers=[{k: float(v) for k, v in h.items()} for h in opt["hypers"]],
+                 n_params=len(opt["state"]), rng_python=list(random.getstate()), rng_numpy=[np_state[2], np_state[3], np_state[4]],
+                 rng_dls=[list(learn.dls.train.rng.getstate()), list(learn.dls.valid.rng.getstate())],
+                 smooth_loss=[learn.recorder.smooth_loss.count, float(learn.recorder.smooth_loss.val)])
+    return tensors, state
+
+
+def restore_state(learn, tensors, state):
+    "Put back what `training_state` saved, except the optimizer (`restore_opt`: it must follow freeze/unfreeze)."
+    learn.model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+    torch.set_rng_state(tensors["rng.torch"])
+    if torch.cuda.is_available() and "rng.cuda.0" in tensors:
+        torch.cuda.set_rng_state_all([tensors[f"rng.cuda.{i}"] for i in range(torch.cuda.device_count())])
+    np.random.set_state(("MT19937", tensors["rng.numpy"].numpy().astype(np.uint32), *state["rng_numpy"]))
+    random.setstate(_tuples(state["rng_python"]))
+    for dl, st in zip((learn.dls.train, learn.dls.valid), state["rng_dls"]): dl.rng.setstate(_tuples(st))
+
+
+def restore_opt(learn, tensors, state):
+    "Load the saved optimizer state and hypers into `learn.opt`."
+    per_param = [{} for _ in range(state["n_params"])]
+    for k, v in tensors.items():
+        if k.startswith("opt."):
+            _, i, name = k.split(".", 2)
+            per_param[int(i)][name] = v
+    for k, v in state["opt_scalars"].items():
+        i, name = k.split(".", 1)
+        per_param[int(i)][name] = v
+    learn.opt.load_state_dict(dict(state=per_param, hypers=state["opt_hypers"]))
+
+
+def _tuples(x):
+    "JSON lists back into the nested tuples random.setstate wants."
+    return tuple(_tuples(v) for v in x) if isinstance(x, list) else x
+
+
+def resumable(folder, meta):
+    "The checkpoint of the unfinished run in `folder`, checked against the data it will continue on."
+    old = runs.load_meta(folder)
+    if old.get("finished"): raise PaddyError(f"run {folder.name} already finished; nothing to resume")
+    saved = runs.load_checkpoint(folder)
+    if saved is None: raise PaddyError(f"run {folder.name} has no checkpoint (it stopped before finishing an epoch); train it again")
+    for key in ("vocab", "n_train", "n_valid", "timm_name"):
+        if old.get(key) != meta[key]:
+            raise PaddyError(f"run {folder.name} started with {key} {old.get(key)}, the data now gives {meta[key]}; "
+                             "resume on the same data, or train a new run")
+    return saved

@@ -1,0 +1,75 @@
+"""Data-parallel training in several processes (`make train GPUS=N`: torchrun) through fastai's DistributedTrainer and
+accelerate. Each process takes `bs` images a step (the effective batch is bs x processes) and its share of every
+epoch; gradients are averaged, validation metrics gathered over all processes. Rank 0 alone writes the run folder.
+
+fastai's DistributedTrainer assumes CUDA in two places, so `Trainer` below also runs on CPU processes (gloo):
+it reads the device from the model's parameters (a DDP-wrapped CPU model has no `.device`), and DistributedDL
+broadcasts rank 0's shuffle through CPU tensors when there is no GPU (nccl takes CUDA tensors only)."""
+import atexit, os, shutil, tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def world_size(): return int(os.environ.get("WORLD_SIZE", 1))
+
+
+def rank(): return int(os.environ.get("RANK", 0))
+
+
+def meta():
+    "What a run folder records about the processes that trained it."
+    return dict(world_size=world_size())
+
+
+def unwrap(model):
+    "The model inside a DistributedDataParallel wrapper (during a data-parallel fit), else `model`."
+    return getattr(model, "module", model)
+
+
+def run_folder(folder):
+    "The folder this process writes the run into: `folder` on rank 0; elsewhere a scratch copy, removed at exit."
+    folder = Path(folder)
+    if rank() == 0: return folder
+    scratch = Path(tempfile.mkdtemp(prefix=f"paddy-rank{rank()}-"))
+    atexit.register(shutil.rmtree, scratch, True)
+    if folder.is_dir(): shutil.copytree(folder, scratch / folder.name)  # a resumed run's checkpoint
+    return scratch / folder.name
+
+
+@contextmanager
+def context(learn):
+    "Train `learn` data-parallel while inside, when this process is one of several (torchrun); otherwise nothing."
+    if world_size() < 2:
+        yield learn
+        return
+    import torch
+    from fastai.callback.progress import ProgressCallback
+    cuda = torch.cuda.is_available()
+    cb = trainer_class()(sync_bn=cuda, cpu=not cuda)  # SyncBatchNorm needs CUDA; accelerate runs CPU processes only if told
+    learn.add_cb(cb)
+    if rank(): learn.remove_cb(ProgressCallback)
+    try: yield learn
+    finally: learn.remove_cb(cb)
+
+
+def trainer_class():
+    "fastai's DistributedTrainer, made to run on CPU processes too (see the module's docstring)."
+    import torch
+    import torch.distributed as dist
+    from fastai.distributed import DistributedDL, DistributedTrainer
+
+    class CPUFriendlyDL(DistributedDL):
+        @property
+        def rng(self): return self.dl.rng  # the checkpoint saves it
+
+        def _broadcast(self, t, rank):
+            if torch.cuda.is_available(): return super()._broadcast(t, rank)
+            t = torch.tensor(t, dtype=torch.long)
+            dist.broadcast(t, rank)
+            return t.tolist()
+
+    class Trainer(DistributedTrainer):
+        def _wrap_dl(self, dl):
+            return dl if isinstance(dl, DistributedDL) else CPUFriendlyDL(dl, device=next(self.learn.model.parameters()).device)
+
+    return Trainer

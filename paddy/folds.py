@@ -1,0 +1,119 @@
+"""Stratified K-fold cross-validation: `--folds K --fold I` validates on fold I; `paddy cv` trains every fold as run
+<name>-f<I>, then predicts each fold's validation images with its own model (out-of-fold) into runs/<name>-cv/
+(oof.csv, cv.json). `paddy predict --run <name>-cv` averages the folds' test probabilities."""
+import dataclasses, json
+from pathlib import Path
+
+import numpy as np
+
+from .errors import PaddyError
+
+CV_SUFFIX, CV_JSON, OOF_CSV = "-cv", "cv.json", "oof.csv"
+
+
+def check(cfg):
+    "`folds` and `fold` come together: K >= 2 and 0 <= I < K."
+    if cfg.folds is None and cfg.fold is None: return
+    if cfg.folds is None or cfg.fold is None:
+        raise PaddyError("--folds K and --fold I go together, e.g. --folds 5 --fold 0; `paddy cv --folds 5` trains every fold")
+    if not (isinstance(cfg.folds, int) and isinstance(cfg.fold, int) and cfg.folds >= 2 and 0 <= cfg.fold < cfg.folds):
+        raise PaddyError(f"bad --folds {cfg.folds!r} --fold {cfg.fold!r}: give K >= 2 and I from 0 to K-1")
+
+
+def assign(labels, k, seed=42):
+    "The fold (0..k-1) of every item: each label's items, shuffled with `seed`, dealt round-robin (K-fold, stratified)."
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(list(labels))
+    fold = np.empty(len(labels), dtype=int)
+    start = 0
+    for label in sorted(set(labels)):
+        idx = rng.permutation(np.flatnonzero(labels == label))
+        fold[idx] = (np.arange(len(idx)) + start) % k
+        start += len(idx)  # the next label's deal begins where this one stopped: small labels spread over every fold
+    return fold
+
+
+def valid_idx(labels, k, i, seed=42):
+    "Indices of fold `i` of `k`: the validation set of that fold's run."
+    return np.flatnonzero(assign(labels, k, seed) == i).tolist()
+
+
+def base_name(cfg):
+    "The name the fold runs and the cv folder share: --name, or ARCH-HxW."
+    return dataclasses.replace(cfg, folds=None, fold=None).run_name
+
+
+def fold_config(cfg, i):
+    "The Config of fold `i`: run name <base>-f<i>."
+    return dataclasses.replace(cfg, fold=i, name=f"{base_name(cfg)}-f{i}")
+
+
+def cross_validate(cfg, tta=0, bs=64, workers=None):
+    """Train every fold of `cfg.folds` (a fold run already finished with the same settings is kept), then write the
+    out-of-fold predictions. Returns the cv folder."""
+    from . import runs
+    from .train import train
+    folders = []
+    for i in range(cfg.folds):
+        fc = fold_config(cfg, i)
+        folder = Path(fc.runs_dir) / fc.run_name
+        saved = runs.load_meta(folder) if (folder / runs.META).is_file() else {}
+        done = saved.get("finished") and saved["config"] == json.loads(json.dumps(fc.to_dict(), default=str))
+        if done: print(f"fold {i}: {folder} already trained", flush=True)
+        else:
+            print(f"fold {i + 1}/{cfg.folds}: training {folder}", flush=True)
+            train(fc)
+        folders.append(folder)
+    return out_of_fold(folders, Path(cfg.runs_dir) / (base_name(cfg) + CV_SUFFIX), tta, bs, workers)
+
+
+def out_of_fold(folders, out, tta=0, bs=64, workers=None):
+    "Predict every fold run on its own validation images; write out/oof.csv (one row per image) and out/cv.json."
+    import pandas as pd
+    from . import data, runs, targets
+    from .kaggle import data_root
+    from .predict import probabilities
+    rows, fold_acc, vocab = [], [], None
+    for folder in folders:
+        meta = runs.load_meta(folder)
+        cfg = meta["config"]
+        if vocab is not None and meta["vocab"] != vocab: raise PaddyError(f"fold run {folder.name} has other labels than {folders[0].name}")
+        vocab = meta["vocab"]
+        items = data.train_items(data_root(cfg["slug"], cfg["data"]))
+        items = items[~items.image_id.isin(list(meta.get("skipped_images", {})))].reset_index(drop=True)
+        items = items.iloc[valid_idx(items.label, cfg["folds"], cfg["fold"], cfg["seed"])]
+        model = targets.label_head(runs.load_model(folder, meta), meta)
+        probs = probabilities(model, data.test_dataloader(meta, list(items.path), bs, workers), tta)
+        pred = np.asarray(vocab)[probs.argmax(1)]
+        fold_acc.append(float((pred == items.label.to_numpy()).mean()))
+        rows.append(pd.DataFrame(probs, columns=[f"p_{v}" for v in vocab]).assign(
+            image_id=items.image_id.to_numpy(), label=items.label.to_numpy(), pred=pred, fold=cfg["fold"]))
+    oof = pd.concat(rows, ignore_index=True)
+    oof = oof[["image_id", "label", "pred", "fold", *[f"p_{v}" for v in vocab]]]
+    if oof.image_id.duplicated().any(): raise PaddyError("the fold runs' validation sets overlap; give runs of one `paddy cv`")
+    acc = float((oof.label == oof.pred).mean())
+    from .files import atomic_path, write_json
+    with atomic_path(Path(out) / OOF_CSV) as tmp: oof.to_csv(tmp, index=False)
+    write_json(Path(out) / CV_JSON, dict(runs=[f.name for f in folders], folds=len(folders), n=len(oof), accuracy=acc,
+                                         error=1 - acc, fold_accuracy=fold_acc, tta=tta))
+    return Path(out)
+
+
+def load_cv(folder):
+    "A cv folder's cv.json, or None when `folder` is not one."
+    path = Path(folder) / CV_JSON
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def expand(names, weights, runs_dir="runs"):
+    "Run names with each cv folder replaced by its fold runs, its weight shared among them. Returns (names, weights)."
+    try: weights = [1.0] * len(names) if weights is None else [float(w) for w in weights]
+    except ValueError: raise PaddyError(f"bad --run-weights {','.join(map(str, weights))}: give numbers, e.g. 2,1") from None
+    if len(weights) != len(names): raise PaddyError(f"{len(weights)} run weight(s) for {len(names)} run(s); give one per run")
+    out_names, out_weights = [], []
+    for name, w in zip(names, weights):
+        cv = load_cv(Path(runs_dir) / name) or load_cv(name)
+        parts = cv["runs"] if cv else [name]
+        out_names += parts
+        out_weights += [w / len(parts)] * len(parts)
+    return out_names, out_weights

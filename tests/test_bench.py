@@ -1,0 +1,27 @@
+"""`scripts/bench.py --quick` runs every measurement and writes BENCHMARKS.md and bench.json (never checks speed)."""
+import json, subprocess, sys
+
+from conftest import REPO
+
+KEYS = ["fastai_default_ips", "paddy_default_ips", "paddy_nocache_ips", "decode_limit_ips",  # (a)
+        "learner_ips", "loop_ips", "loop_channels_last_ips",                                 # (b)
+        "fp32_ips", "bf16_ips", "demo_fp32_acc", "demo_bf16_acc", "auto_precision",          # (c)
+        "plain_pass_s", "five_plain_passes_s", "tta4_s", "demo_plain_acc", "demo_tta_acc",   # (d)
+        "demo_cache_True_acc", "demo_cache_False_acc",
+        "rss_128_mb", "rss_512_mb", "rss_growth",                                            # (e)
+        "cache_1_ips", "cache_efficiency",                                                   # (f)
+        "machine", "targets"]
+
+
+def test_quick_bench_writes_report_and_json(tmp_path, demo_assets):
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "bench.py"), "--quick", "--out", str(tmp_path)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    result = json.loads((tmp_path / "bench.json").read_text())
+    assert [k for k in KEYS if k not in result] == []
+    assert set(result["targets"]) == {"data_vs_fastai", "data_vs_decode", "learner_vs_loop", "bf16_vs_fp32", "tta_cost", "rss_growth"}
+    assert all(set(t) == {"value", "goal", "met"} for t in result["targets"].values())
+    assert 0 <= result["demo_tta_acc"] <= 1 and result["rss_128_mb"] > 0
+    report = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "| target | measured | goal | met |" in report and "python scripts/bench.py --quick" in report
+    assert not (tmp_path / "cache").exists()  # scratch work stays in the temporary folder
