@@ -100,16 +100,17 @@ def cmd_predict(args):
     from .kaggle import data_root
     from .predict import predict
     from .runs import find, load_meta
-    from .folds import expand
+    from .folds import ensemble_cv, expand
     given = args.run.split(",") if args.run else None
     weights = args.run_weights.split(",") if args.run_weights else None
-    names, weights = expand(given, weights, args.runs_dir) if given else (None, weights)  # a cv folder: its folds
+    names, fold_weights = expand(given, weights, args.runs_dir) if given else (None, weights)  # a cv folder: its folds
     if given and not args.out: args.out = Path("submissions") / ("+".join(Path(n).name for n in given) + ".csv")
     slug = args.slug or load_meta(find(names[0] if names else None, args.runs_dir))["config"]["slug"]
     root = data_root(slug, args.data)
-    out = predict(names, root, tta=args.tta, weights=weights, out=args.out, runs_dir=args.runs_dir, bs=args.bs, workers=args.workers,
+    out = predict(names, root, tta=args.tta, weights=fold_weights, out=args.out, runs_dir=args.runs_dir, bs=args.bs, workers=args.workers,
                   use_checkpoint=args.use_checkpoint)
-    print(f"wrote {out}")
+    cv = ensemble_cv(given, weights, args.runs_dir) if given else None
+    print(f"wrote {out}" + ("" if cv is None else f"; out-of-fold accuracy of this ensemble {cv:.4f}"))
 
 
 def cmd_cv(args):

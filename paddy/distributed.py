@@ -2,12 +2,15 @@
 accelerate. Each process takes `bs` images a step (the effective batch is bs x processes) and its share of every
 epoch; gradients are averaged, validation metrics gathered over all processes. Rank 0 alone writes the run folder.
 
-fastai's DistributedTrainer assumes CUDA in two places, so `Trainer` below also runs on CPU processes (gloo):
-it reads the device from the model's parameters (a DDP-wrapped CPU model has no `.device`), and DistributedDL
-broadcasts rank 0's shuffle through CPU tensors when there is no GPU (nccl takes CUDA tensors only)."""
+fastai's DistributedTrainer assumes CUDA; on CPU processes (gloo) this module tells accelerate to use the CPU (else
+it does not wrap the model at all), turns SyncBatchNorm off (CUDA only), reads the DataLoader's device from the model's
+parameters (a DDP-wrapped CPU model has no `.device`), and broadcasts rank 0's shuffle through CPU tensors (fastai
+moves them to CUDA for nccl)."""
 import atexit, os, shutil, tempfile
 from contextlib import contextmanager
 from pathlib import Path
+
+from .errors import PaddyError
 
 
 def world_size(): return int(os.environ.get("WORLD_SIZE", 1))
@@ -23,7 +26,8 @@ def meta():
 
 def unwrap(model):
     "The model inside a DistributedDataParallel wrapper (during a data-parallel fit), else `model`."
-    return getattr(model, "module", model)
+    from torch.nn.parallel import DistributedDataParallel
+    return model.module if isinstance(model, DistributedDataParallel) else model
 
 
 def run_folder(folder):
@@ -45,7 +49,7 @@ def context(learn):
     import torch
     from fastai.callback.progress import ProgressCallback
     cuda = torch.cuda.is_available()
-    cb = trainer_class()(sync_bn=cuda, cpu=not cuda)  # SyncBatchNorm needs CUDA; accelerate runs CPU processes only if told
+    cb = trainer_class()(sync_bn=cuda, cpu=not cuda)
     learn.add_cb(cb)
     if rank(): learn.remove_cb(ProgressCallback)
     try: yield learn
@@ -56,6 +60,8 @@ def trainer_class():
     "fastai's DistributedTrainer, made to run on CPU processes too (see the module's docstring)."
     import torch
     import torch.distributed as dist
+    try: import accelerate  # noqa: F401 (fastai.distributed needs it)
+    except ImportError: raise PaddyError("training in several processes needs accelerate: pip install accelerate") from None
     from fastai.distributed import DistributedDL, DistributedTrainer
 
     class CPUFriendlyDL(DistributedDL):

@@ -117,3 +117,17 @@ def expand(names, weights, runs_dir="runs"):
         out_names += parts
         out_weights += [w / len(parts)] * len(parts)
     return out_names, out_weights
+
+
+def ensemble_cv(names, weights=None, runs_dir="runs"):
+    """The CV accuracy of the weighted mean of cv folders' out-of-fold probabilities, when every name is a cv folder
+    and they predicted the same images (same folds); otherwise None."""
+    import pandas as pd
+    folders = [Path(runs_dir) / n if load_cv(Path(runs_dir) / n) else Path(n) for n in names]
+    if not all(load_cv(f) for f in folders): return None
+    weights = [1.0] * len(names) if weights is None else [float(w) for w in weights]
+    oofs = [pd.read_csv(f / OOF_CSV).sort_values("image_id").reset_index(drop=True) for f in folders]
+    cols = [c for c in oofs[0].columns if c.startswith("p_")]
+    if any(list(o.image_id) != list(oofs[0].image_id) or [c for c in o.columns if c.startswith("p_")] != cols for o in oofs): return None
+    probs = sum(w * o[cols].to_numpy() for w, o in zip(weights, oofs)) / sum(weights)
+    return float((np.asarray([c[2:] for c in cols])[probs.argmax(1)] == oofs[0].label.to_numpy()).mean())

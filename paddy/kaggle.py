@@ -56,6 +56,9 @@ def _kernel_secrets():
 def _api():
     "The authenticated kaggle API, without the help text kaggle prints when it finds no credentials."
     if in_kernel() and not os.environ.get("KAGGLE_KEY"): _kernel_secrets()
+    from .checks import key_file_warning, warn
+    loose = key_file_warning(Path(os.environ.get("KAGGLE_CONFIG_DIR", "~/.kaggle")) / "kaggle.json")
+    if loose: warn(loose)
     with contextlib.redirect_stdout(io.StringIO()):
         try:
             from kaggle import api  # authenticates on import; a failure there is swallowed, so ask again

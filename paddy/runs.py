@@ -97,7 +97,7 @@ def find(name, runs_dir="runs"):
     if name is None:
         done = [m.parent for m in runs_dir.glob(f"*/{META}") if json.loads(m.read_text()).get("finished")]
         if not done: raise PaddyError(f"no finished run under {runs_dir}/; train one first (`make train`) or pass --run NAME")
-        return max(done, key=lambda p: (p / META).stat().st_mtime)
+        return max(done, key=lambda p: (p / WEIGHTS).stat().st_mtime if (p / WEIGHTS).is_file() else 0)  # newest trained
     folder = Path(name) if Path(name).is_dir() else runs_dir / name
     if not folder.is_dir():
         known = sorted(p.name for p in runs_dir.glob("*") if (p / META).is_file())

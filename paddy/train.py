@@ -138,8 +138,8 @@ def train(cfg, resume=False):
     meta = describe(cfg, spec, prec) | dict(vocab=targets.vocabs(dls)[0], n_train=len(dls.train_ds), n_valid=len(dls.valid_ds),
                                             skipped_images=skipped) | targets.meta(cfg, dls) | distributed.meta()
     saved = resumable(folder, meta) if resume else None
+    learn = learner(dls, spec, cfg, folder)  # weights that fail to load leave no run folder behind
     if not resume: runs.start(folder, meta)
-    learn = learner(dls, spec, cfg, folder)
     lr = saved[1]["lr"] if saved else cfg.lr
     if lr == "auto":
         meta["lr_find"] = lr_find(learn, folder)

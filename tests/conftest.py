@@ -49,9 +49,9 @@ def competition(tmp_path):
     return make_competition(tmp_path / "comp")[0]
 
 
-def paddy(*args, cwd, env=None, check=False):
-    "Run `python -m paddy.cli ARGS` in `cwd` as a user would; returns the CompletedProcess."
-    env = dict(os.environ if env is None else env, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1")
+def paddy(*args, cwd, env=None, check=False, threads=1):
+    "Run `python -m paddy.cli ARGS` in `cwd` as a user would (tiny models run fastest on one thread); returns the CompletedProcess."
+    env = dict(os.environ if env is None else env, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", OMP_NUM_THREADS=str(threads))
     proc = subprocess.run([sys.executable, "-m", "paddy.cli", *map(str, args)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=900)
     if check and proc.returncode: raise AssertionError(f"paddy {' '.join(map(str, args))} failed:\n{proc.stdout}\n{proc.stderr}")

@@ -97,6 +97,6 @@ def test_data_problems_and_weights_problems(tmp_path, competition, demo_assets):
                       "could not fetch pretrained weights", "--weights FILE")
     assert_user_error(paddy("train", "--data", competition, "--arch", "resnet18", "--weights", DEMO_WEIGHTS, "--bs", "4", cwd=tmp_path),
                       "does not load into resnet18")
-    (competition / "train.csv").write_text("image_id,label\n0000000.jpg,normal\n")
+    (competition / "train.csv").write_text("image_id,label\n000000.jpg,normal\n")  # the image is under blast/
     assert_user_error(paddy("train", "--data", competition, *TINY, cwd=tmp_path), "sit in a folder other than")
     assert not (tmp_path / "runs").exists()

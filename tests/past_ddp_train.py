@@ -1,0 +1,23 @@
+"""Run under torchrun by test_past_distributed: `paddy.train.train` on every rank, then the ranks compare the weights
+they ended with (DDP keeps them in step) and rank 0 writes to the JSON file argv[1] each rank's weight checksum, run
+folder, and training batches against the batches of one process's epoch."""
+import json, sys
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from paddy import runs, train
+from paddy.config import make_config
+
+learners, make_learner = [], train.learner
+train.learner = lambda *a, **kw: learners.append(make_learner(*a, **kw)) or learners[-1]  # keep hold of the Learner
+folder = train.train(make_config(**json.loads(sys.argv[2])))
+learn = learners[0]
+weights = runs.load_tensors(folder / runs.WEIGHTS)[0]
+mine = torch.tensor([sum(float(v.double().abs().sum()) for v in weights.values() if v.is_floating_point())], dtype=torch.float64)
+sums = [torch.zeros(1, dtype=torch.float64) for _ in range(dist.get_world_size())]
+dist.all_gather(sums, mine)
+seen = [None] * dist.get_world_size()
+dist.all_gather_object(seen, dict(folder=str(folder), batches=learn.train_iter, epoch_batches=len(learn.dls.train)))
+if dist.get_rank() == 0: Path(sys.argv[1]).write_text(json.dumps(dict(sums=[float(s) for s in sums], ranks=seen)))

@@ -1,0 +1,36 @@
+"""Data-parallel training on CPU: 2 processes over gloo under torchrun (what `make train GPUS=2` runs), one run folder
+written by rank 0, the ranks' weights in step, and a result that matches a single-process run within noise."""
+import json, subprocess, sys
+
+from conftest import REPO, make_competition
+from past_helpers import ONE_THREAD, one_thread  # noqa: F401 (a fixture)
+
+from paddy import runs, train
+from paddy.config import make_config
+
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+
+
+def test_two_processes_match_one(tmp_path, one_thread):
+    root, _ = make_competition(tmp_path / "comp", per_label=12)
+    base = dict(data=str(root), arch="resnet18", pretrained=False, size=32, epochs=3, workers=0, precision="fp32",
+                method="fit_one_cycle", lr=0.01, cache_dir=str(tmp_path / "cache"), runs_dir=str(tmp_path / "runs"))
+    (tmp_path / "tmp").mkdir()
+    env = ONE_THREAD | dict(PYTHONPATH=str(REPO), TMPDIR=str(tmp_path / "tmp"))
+    proc = subprocess.run([*TORCHRUN, str(REPO / "tests" / "past_ddp_train.py"), str(tmp_path / "ranks.json"),
+                           json.dumps(base | dict(bs=4, name="ddp"))], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ranks = json.loads((tmp_path / "ranks.json").read_text())
+    r0, r1 = ranks["ranks"]
+    assert r0["folder"] == str(tmp_path / "runs" / "ddp") and not r1["folder"].startswith(str(tmp_path / "runs"))
+    assert 0 < r0["batches"] == r1["batches"] <= 3 * -(-r0["epoch_batches"] // 2)  # each rank trained on half of every epoch
+    assert ranks["sums"][0] == ranks["sums"][1]  # gradients were averaged: both ranks hold the same weights
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["ddp"] and not list((tmp_path / "tmp").glob("paddy-rank*"))  # scratch removed
+
+    single = train.train(make_config(**base | dict(bs=8, name="single")))  # the same 8 images a step, in one process
+    ddp, one = runs.load_meta(tmp_path / "runs" / "ddp"), runs.load_meta(single)
+    assert ddp["finished"] and ddp["world_size"] == 2 and one["world_size"] == 1
+    assert (ddp["n_train"], ddp["n_valid"], len(ddp["history"])) == (one["n_train"], one["n_valid"], 3)
+    for meta in (ddp, one):  # both learn the two colours
+        assert meta["history"][-1]["valid_loss"] < meta["history"][0]["valid_loss"] and meta["valid_error"] <= 0.2
+    assert abs(ddp["history"][-1]["valid_loss"] - one["history"][-1]["valid_loss"]) < 0.3

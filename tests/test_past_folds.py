@@ -1,0 +1,74 @@
+"""Stratified K-fold: disjoint covering folds, `paddy cv` (fold runs, out-of-fold predictions, CV accuracy), and fold
+ensembles in `paddy predict`."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import TINY, assert_user_error, make_competition, paddy
+from past_helpers import ONE_THREAD, cli, one_thread  # noqa: F401 (a fixture)
+
+from paddy import folds, predict, runs
+
+
+def test_folds_are_disjoint_covering_stratified_and_seeded():
+    labels = ["a"] * 23 + ["b"] * 7 + ["c"] * 2
+    fold = folds.assign(labels, 5, seed=1)
+    parts = [folds.valid_idx(labels, 5, i, seed=1) for i in range(5)]
+    assert sorted(sum(parts, [])) == list(range(len(labels)))  # each item in exactly one fold
+    for label in "abc":
+        counts = np.bincount(fold[np.asarray(labels) == label], minlength=5)
+        assert counts.max() - counts.min() <= 1  # every label spread evenly
+    assert np.bincount(fold).max() - np.bincount(fold).min() <= 1
+    assert (folds.assign(labels, 5, seed=1) == fold).all() and (folds.assign(labels, 5, seed=2) != fold).any()
+
+
+def test_expand_replaces_a_cv_folder_by_its_folds(tmp_path):
+    (tmp_path / "k-cv").mkdir()
+    (tmp_path / "k-cv" / "cv.json").write_text(json.dumps(dict(runs=["k-f0", "k-f1"])))
+    assert folds.expand(["k-cv", "other"], ["2", "1"], tmp_path) == (["k-f0", "k-f1", "other"], [1.0, 1.0, 1.0])
+    assert folds.expand(["a", "b"], None, tmp_path) == (["a", "b"], [1.0, 1.0])
+
+
+def _cv(folder, p_a, label=("a", "b", "a")):
+    folder.mkdir()
+    (folder / "cv.json").write_text(json.dumps(dict(runs=[])))
+    pd.DataFrame(dict(image_id=["1", "2", "3"], label=label, p_a=p_a, p_b=1 - np.asarray(p_a))).to_csv(folder / "oof.csv", index=False)
+
+
+def test_ensemble_cv_weights_the_out_of_fold_probabilities(tmp_path):
+    _cv(tmp_path / "x-cv", [0.9, 0.6, 0.4])  # right, wrong, wrong
+    _cv(tmp_path / "y-cv", [0.3, 0.1, 0.8])  # wrong, right, right
+    assert folds.ensemble_cv(["x-cv"], None, tmp_path) == pytest.approx(1 / 3)
+    assert folds.ensemble_cv(["x-cv", "y-cv"], None, tmp_path) == 1  # p_a 0.6, 0.35, 0.6: all right
+    assert folds.ensemble_cv(["x-cv", "y-cv"], [9, 1], tmp_path) == pytest.approx(1 / 3)  # p_a 0.84, 0.55, 0.44: as x alone
+    assert folds.ensemble_cv(["x-cv", "not-a-cv"], None, tmp_path) is None
+
+
+def test_cv_trains_every_fold_and_saves_out_of_fold_predictions(tmp_path, monkeypatch, capsys, one_thread):
+    root, _ = make_competition(tmp_path / "comp", per_label=6)
+    proc = paddy("cv", "--data", root, *TINY, "--method", "fit_one_cycle", "--folds", "2", "--name", "k", "--tta", "0",
+                 cwd=tmp_path, env=ONE_THREAD, check=True)
+    cv = json.loads((tmp_path / "runs" / "k-cv" / "cv.json").read_text())
+    oof = pd.read_csv(tmp_path / "runs" / "k-cv" / "oof.csv")
+    assert cv["runs"] == ["k-f0", "k-f1"] and cv["n"] == 12 and f"cv accuracy {cv['accuracy']:.4f}" in proc.stdout
+    assert sorted(oof.image_id) == sorted(pd.read_csv(root / "train.csv").image_id)  # every image predicted once
+    assert cv["accuracy"] == pytest.approx((oof.label == oof.pred).mean())
+    for i in range(2):
+        meta = runs.load_meta(tmp_path / "runs" / f"k-f{i}")
+        assert meta["config"]["folds"] == 2 and meta["config"]["fold"] == i and meta["n_valid"] == 6
+        assert sorted(oof[oof.fold == i].label.value_counts()) == [3, 3]  # each fold validates on half of each label
+        assert meta["valid_error"] == pytest.approx(1 - cv["fold_accuracy"][i])  # the fold's own validation set
+
+    assert cli("predict", "--run", "k-cv", "--data", root, "--tta", "0", cwd=tmp_path, monkeypatch=monkeypatch) == 0
+    assert f"out-of-fold accuracy of this ensemble {cv['accuracy']:.4f}" in capsys.readouterr().out
+    (ids, p0), (_, p1) = runs.load_probs(tmp_path / "runs" / "k-f0"), runs.load_probs(tmp_path / "runs" / "k-f1")
+    _, mean, _ = predict.ensemble([tmp_path / "runs" / "k-f0", tmp_path / "runs" / "k-f1"])
+    _, weighted, _ = predict.ensemble([tmp_path / "runs" / "k-f0", tmp_path / "runs" / "k-f1"], [3, 1])
+    assert np.allclose(mean, (p0 + p1) / 2) and np.allclose(weighted, 0.75 * p0 + 0.25 * p1) and not np.allclose(weighted, mean)
+    sub = pd.read_csv(tmp_path / "submissions" / "k-cv.csv")
+    assert list(sub.label) == [["blast", "normal"][i] for i in mean.argmax(1)]
+
+
+def test_cv_refuses_fold(tmp_path, competition):
+    assert_user_error(paddy("cv", "--data", competition, *TINY, "--folds", "2", "--fold", "1", cwd=tmp_path), "drop --fold")

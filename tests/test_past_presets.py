@@ -1,0 +1,87 @@
+"""Experiment presets (experiments/*.toml), the Make variables that reach them, and the `paddy runs` table."""
+import json, subprocess
+from pathlib import Path
+
+import pytest
+from conftest import REPO, paddy
+
+from paddy import report, zoo
+from paddy.config import make_config
+from paddy.errors import PaddyError
+
+PRESETS = sorted((REPO / "experiments").glob("*.toml"))
+RECIPE = {"part1-resnet26d": ("resnet26d", (128, 128), 3, 1), "part2-convnext-small": ("convnext_small_in22k", (256, 192), 12, 1),
+          "part3-convnext-large": ("convnext_large_in22k", (320, 224), 12, 2), "part3-vit-large": ("vit_large_patch16_224", (224, 224), 12, 2),
+          "part3-swinv2-large": ("swinv2_large_window12_192_22k", (192, 192), 12, 2),
+          "part3-swin-large": ("swin_large_patch4_window7_224", (224, 224), 12, 2), "part4-multi-target": ("convnext_small_in22k", (171, 128), 5, 1)}
+
+
+def test_every_recipe_run_has_a_preset():
+    assert sorted(p.stem for p in PRESETS) == sorted(RECIPE)
+
+
+@pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.stem)
+def test_preset_passes_the_checks(path):
+    cfg = make_config(path)
+    spec = zoo.spec(cfg.arch)
+    spec.check_size(cfg.size)  # ViT and Swin take one input size
+    arch, size, epochs, accum = RECIPE[path.stem]
+    assert (cfg.arch, cfg.size, cfg.epochs, cfg.accum, cfg.run_name) == (arch, size, epochs, accum, path.stem)
+    assert cfg.bs // cfg.accum * cfg.accum == cfg.bs == 64
+
+
+def test_part2_and_part4_settings():
+    p2, p4 = make_config(REPO / "experiments/part2-convnext-small.toml"), make_config(REPO / "experiments/part4-multi-target.toml")
+    assert (p2.resize, p2.presize, p2.lr, p2.method) == ("pad", (480, 360), 0.01, "fine_tune")
+    assert p4.targets == ("label", "variety")
+
+
+def test_flags_win_over_a_preset_and_make_passes_exp():
+    cfg = make_config(REPO / "experiments/part2-convnext-small.toml", epochs=3, size="128")
+    assert (cfg.epochs, cfg.size, cfg.resize) == (3, (128, 128), "pad")
+    out = subprocess.run(["make", "-n", "-o", ".venv/.paddy-installed", "train", "EXP=part2-convnext-small", "EPOCHS=3", "MIXUP=0.4"],
+                         cwd=REPO, capture_output=True, text=True, check=True).stdout
+    line = next(ln for ln in out.splitlines() if " train " in ln)
+    assert "--config experiments/part2-convnext-small.toml" in line and "--epochs 3" in line and "--mixup 0.4" in line
+
+
+def test_make_gpus_launches_torchrun_and_cv_passes_folds():
+    out = subprocess.run(["make", "-n", "-o", ".venv/.paddy-installed", "train", "GPUS=2"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert "torchrun --standalone --nproc_per_node 2" in out and "-m paddy.cli train" in out
+    out = subprocess.run(["make", "-n", "-o", ".venv/.paddy-installed", "cv", "FOLDS=5", "RUN=x"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert "paddy cv" in out and "--folds 5" in out and "--name x" in out
+
+
+@pytest.mark.parametrize("settings, fragment", [
+    (dict(mixup=0.4, cutmix=1.0), "alternatives"), (dict(label_smoothing=1.5), "--label-smoothing"), (dict(ema=1.0), "--ema"),
+    (dict(folds=5), "--folds K and --fold I"), (dict(folds=3, fold=3), "--fold 3"), (dict(targets="variety"), "start with label"),
+    (dict(targets="label,label"), "distinct"), (dict(targets="label,variety", mixup=0.4), "one target"), (dict(init_from="nope"), "nope")])
+def test_option_values_are_checked(tmp_path, settings, fragment):
+    with pytest.raises(PaddyError, match=fragment.replace("-", r"\-")): make_config(runs_dir=str(tmp_path), **settings)
+
+
+def _run(folder, **meta):
+    folder.mkdir(parents=True)
+    (folder / "meta.json").write_text(json.dumps(meta))
+
+
+def test_runs_table(tmp_path):
+    base = dict(arch="resnet18", size=[32, 24], config=dict(epochs=2), finished=True)
+    _run(tmp_path / "a", **base, valid_error=0.125, train_seconds=75, tta=4)
+    _run(tmp_path / "b", **base | dict(finished=False))
+    _run(tmp_path / "k-f0", **base, valid_error=0.5, train_seconds=10)
+    _run(tmp_path / "k-f1", **base, valid_error=0.25, train_seconds=20)
+    (tmp_path / "k-cv").mkdir()
+    (tmp_path / "k-cv" / "cv.json").write_text(json.dumps(dict(runs=["k-f0", "k-f1"], error=0.375, tta=2)))
+    lines = report.table(tmp_path).splitlines()
+    assert lines[0].split() == ["run", "arch", "size", "epochs", "valid_err", "cv_err", "tta", "time"]
+    rows = {ln.split()[0]: ln.split() for ln in lines[1:]}
+    assert rows["a"] == ["a", "resnet18", "32x24", "2", "0.1250", "-", "4", "1m15s"]
+    assert rows["b"][4] == "unfinished"
+    assert rows["k-f1"][4:6] == ["0.2500", "0.3750"]
+    assert rows["k-cv"] == ["k-cv", "resnet18", "32x24", "2", "-", "0.3750", "2", "30s"]
+
+
+def test_paddy_runs_cli(tmp_path):
+    proc = paddy("runs", "--runs-dir", tmp_path / "none", cwd=tmp_path, check=True)
+    assert "no runs under" in proc.stdout
