@@ -367,7 +367,7 @@ def table(r):
         ("b", "plain loop with channels_last, img/s", fmt(r["loop_channels_last_ips"])),
         ("c", "paddy Learner fp32, img/s", fmt(r["fp32_ips"])),
         ("c", "paddy Learner bf16 autocast (CPUAutocast), img/s", fmt(r["bf16_ips"])),
-        ("c", "demo short run (1 epoch on {} images, bs {}; {} test images) accuracy fp32 / bf16".format(*r["subset"]), f"{r['demo_fp32_acc']:.3f} / {r['demo_bf16_acc']:.3f}"),
+        ("c", "demo short run (1 epoch on {} images, {} test images, bs {}) accuracy fp32 / bf16".format(*r["subset"]), f"{r['demo_fp32_acc']:.3f} / {r['demo_bf16_acc']:.3f}"),
         ("c", "demo short run training time fp32 / bf16, s", f"{r['demo_fp32_train_s']:.0f} / {r['demo_bf16_train_s']:.0f}"),
         ("c", "CPU has native bf16 / `--precision auto` picks", f"{r['native_bf16']} / {r['auto_precision']}"),
         ("d", "one plain inference pass over the demo test set, s", fmt(r["plain_pass_s"], 2)),
@@ -417,7 +417,7 @@ def notes_for(r, checks):
     if not checks["bf16_vs_fp32"][2]:
         n.append(f"bf16 autocast ran {1 / r['bf16_vs_fp32']:.1f}× slower than fp32 here: this CPU has no avx512_bf16/amx_bf16, so "
                  "every bf16 matmul and convolution is emulated (converted to fp32 and back) and oneDNN's fast bf16 kernels are "
-                 f"unavailable. paddy's `--precision auto` picks {r['auto_precision']} on this machine for that reason; "
+                 f"unavailable (the profile shows bf16 convolutions falling back to `aten::_slow_conv2d_*`). paddy's `--precision auto` picks {r['auto_precision']} on this machine for that reason; "
                  "the 1.6–2.4× bf16 speed-up in FACTS §6 was measured on a CPU with native bf16.")
     if not checks["data_vs_fastai"][2] or not checks["data_vs_decode"][2]:
         n.append("The data path is bounded by the per-batch work after decoding (fastai's collate and the CPU batch "
