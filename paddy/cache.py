@@ -1,10 +1,11 @@
 """The image cache: small copies of a set of images, built once per size in parallel, reused while the sources are unchanged.
 
-Each copy keeps its image's aspect ratio with both sides >= the item size (never enlarged), so the DataBlock's
-squish, crop or pad Resize gives the same result as from the full-size file. JPEGs are decoded with draft
-(DCT-domain downscale); the result is saved as JPEG (quality 95) for JPEG sources and as PNG (lossless) otherwise.
+For `squish` (the default) each copy is squished to the item size already, so the DataBlock's Resize has nothing
+left to do; for `crop` and `pad` it keeps its aspect ratio with both sides >= the item size, so their Resize gives
+the same result as from the full-size file. Copies are never enlarged. JPEGs are decoded with draft (DCT-domain
+downscale); the result is saved as JPEG (quality 95) for JPEG sources and as PNG (lossless) otherwise.
 
-A cache folder, `<cache_dir>/<root name>-<hash of root and file list>/<H>x<W>/`, is complete exactly when its
+A cache folder, `<cache_dir>/<root name>-<hash of root and file list>/<H>x<W>[-squish]/`, is complete exactly when its
 manifest.json matches the sources' sizes and modification times; it is built in a temporary folder and renamed
 into place, so an interrupted build never leaves a folder that looks complete.
 """
@@ -24,12 +25,17 @@ def cover_size(w, h, size):
     return max(1, round(w * scale)), max(1, round(h * scale))
 
 
-def shrink(src, dst, size):
-    "Write `src` (EXIF-rotated, RGB) to `dst`, scaled by `cover_size`."
+def squish_size(w, h, size):
+    "The (w, h) a w×h image squishes to for `size` (H, W), each side no larger than the image's."
+    return min(w, size[1]), min(h, size[0])
+
+
+def shrink(src, dst, size, method="crop"):
+    "Write `src` (EXIF-rotated, RGB) to `dst`, scaled by `squish_size` for `squish`, else by `cover_size`."
     from PIL import Image
     from .images import open_rgb
     im = open_rgb(src, max(size))
-    target = cover_size(*im.size, size)
+    target = (squish_size if method == "squish" else cover_size)(*im.size, size)
     if target != im.size: im = im.resize(target, Image.LANCZOS)
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
     if Path(dst).suffix.lower() in JPEG_EXTS: im.save(dst, "JPEG", quality=95)
@@ -37,9 +43,9 @@ def shrink(src, dst, size):
 
 
 def _shrink_all(jobs):
-    "Worker: shrink every (src, dst, size); returns the first failure as (src, message), or None."
-    for src, dst, size in jobs:
-        try: shrink(src, dst, size)
+    "Worker: shrink every (src, dst, size, method); returns the first failure as (src, message), or None."
+    for src, dst, size, method in jobs:
+        try: shrink(src, dst, size, method)
         except Exception as e: return src, f"{type(e).__name__}: {e}"
     return None
 
@@ -55,15 +61,15 @@ def stamp(path):
     return [st.st_size, st.st_mtime_ns]
 
 
-def plan(paths, size, cache_dir="cache"):
-    "(folder, manifest wanted, [(source, relative path)]) for caching `paths` at `size` under `cache_dir`."
+def plan(paths, size, cache_dir="cache", method="crop"):
+    "(folder, manifest wanted, [(source, relative path)]) for caching `paths` at `size` for Resize `method` under `cache_dir`."
     paths = [Path(p).absolute() for p in paths]
     if not paths: raise PaddyError("no images to cache")
     root = Path(os.path.commonpath([p.parent for p in paths]))
     rels = [p.relative_to(root) for p in paths]
     key = hashlib.sha1("\n".join([str(root), *map(str, rels)]).encode()).hexdigest()[:12]
-    folder = Path(cache_dir) / f"{root.parent.name}-{root.name}-{key}" / f"{size[0]}x{size[1]}"
-    want = dict(size=list(size), files={str(r): stamp(p) for p, r in zip(paths, rels)})
+    folder = Path(cache_dir) / f"{root.parent.name}-{root.name}-{key}" / (f"{size[0]}x{size[1]}" + ("-squish" if method == "squish" else ""))
+    want = dict(size=list(size), method=method, files={str(r): stamp(p) for p, r in zip(paths, rels)})
     return folder, want, list(zip(paths, rels))
 
 
@@ -73,29 +79,29 @@ def read_manifest(folder):
     except (OSError, ValueError): return None
 
 
-def cached(paths, size, cache_dir="cache", workers=None, echo=True):
-    "Paths of the cached copies of `paths` at item size `size` (H, W), in the same order; built or rebuilt if needed."
+def cached(paths, size, cache_dir="cache", method="crop", workers=None, echo=True):
+    "Paths of the cached copies of `paths` for an item Resize to `size` (H, W) by `method`, in the same order; built or rebuilt if needed."
     size = tuple(int(s) for s in size)
-    folder, want, pairs = plan(paths, size, cache_dir)
+    folder, want, pairs = plan(paths, size, cache_dir, "squish" if method == "squish" else "crop")
     outs = [folder / cached_name(rel) for _, rel in pairs]
     if read_manifest(folder) == want: return outs
     workers = workers or len(os.sched_getaffinity(0))
     start = time.time()
     if echo: print(f"caching {len(pairs)} images at {size[0]}x{size[1]} in {folder} ({workers} workers)", flush=True)
-    build(folder, want, [(str(src), cached_name(rel), size) for src, rel in pairs], workers)
+    build(folder, want, [(str(src), cached_name(rel), size, want["method"]) for src, rel in pairs], workers)
     if echo: print(f"cached {len(pairs)} images in {time.time() - start:.1f}s", flush=True)
     return outs
 
 
 def build(folder, want, jobs, workers):
-    "Shrink every (src, rel, size) into a temporary folder, write the manifest last, then rename it to `folder`."
+    "Shrink every (src, rel, size, method) into a temporary folder, write the manifest last, then rename it to `folder`."
     folder = Path(folder)
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
     except OSError as e: raise PaddyError(f"cannot write the image cache in {folder.parent}: {e.strerror}; pass --cache-dir DIR or --no-cache") from e
     try:
-        tasks = [(src, str(tmp / rel), size) for src, rel, size in jobs]
+        tasks = [(src, str(tmp / rel), size, method) for src, rel, size, method in jobs]
         failure = next((f for f in _run(tasks, workers) if f), None)
         if failure: raise PaddyError(f"cannot cache image {failure[0]} ({failure[1]}); fix or remove the file")
         (tmp / MANIFEST).write_text(json.dumps(want))

@@ -88,9 +88,10 @@ def item_resize(size, method):
 def datablock(vocab, valid_idx, size, presize, resize="squish", min_scale=0.75, flip=True, mean=None, std=None, unreadable=(), extra=()):
     """The DataBlock over a frame with `path` and `label` columns: presize per item, augment and normalize per batch; `unreadable` paths read as black.
     `extra` [(column, vocab)] adds a target per column after label (paddy/targets.py)."""
-    from fastai.vision.all import DataBlock, ImageBlock, CategoryBlock, ColReader, IndexSplitter, aug_transforms, Normalize
+    from fastai.vision.all import DataBlock, ImageBlock, CategoryBlock, ColReader, IndexSplitter, Normalize
+    from .augment import batch_augment
     from .images import OpenImage
-    batch_tfms = aug_transforms(size=tuple(size), min_scale=min_scale, do_flip=flip)
+    batch_tfms = batch_augment(size, min_scale, flip)
     if mean is not None: batch_tfms.append(Normalize.from_stats(mean, std))
     ys = [("label", vocab), *extra]
     return DataBlock(blocks=(ImageBlock, *[CategoryBlock(vocab=list(v)) for _, v in ys]), n_inp=1,
@@ -111,7 +112,7 @@ def dataloaders(cfg, spec, items=None):
     if micro_bs > n_train: raise PaddyError(f"batch size {micro_bs} is larger than the {n_train} training images; lower --bs")
     if cfg.cache:
         from .cache import cached
-        items = items.assign(path=cached(items.path, cfg.presize, cfg.cache_dir))
+        items = items.assign(path=cached(items.path, cfg.presize, cfg.cache_dir, cfg.resize))
     set_seed(cfg.seed, reproducible=True)
     valid_idx = folds.valid_idx(items.label, cfg.folds, cfg.fold, cfg.seed) if cfg.folds else stratified_split(items.label, cfg.valid_pct, cfg.seed)
     block = datablock(vocab, valid_idx, cfg.size, cfg.presize, cfg.resize, cfg.min_scale, cfg.flip, spec.mean, spec.std,
@@ -126,7 +127,7 @@ def test_dataloader(meta, files, bs=64, workers=None, unreadable=()):
     readable = [f for f in files if f not in unreadable]
     if meta.get("config", {}).get("cache") and readable:
         from .cache import cached
-        small = dict(zip(readable, cached(readable, meta["presize"], meta["config"]["cache_dir"])))
+        small = dict(zip(readable, cached(readable, meta["presize"], meta["config"]["cache_dir"], meta["resize"])))
         files = [small.get(f, f) for f in files]
     stub = pd.DataFrame({"path": [files[0], files[0]], "label": [vocab[0], vocab[0]]})
     block = datablock(vocab, [1], meta["size"], meta["presize"], meta["resize"], meta["min_scale"], meta["flip"],

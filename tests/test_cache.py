@@ -25,6 +25,15 @@ def test_cover_size_keeps_aspect_with_every_side_at_least_the_target():
     assert cache.cover_size(28, 28, (32, 32)) == (28, 28)  # never enlarged
 
 
+def test_squish_copies_are_the_item_itself(tmp_path):
+    srcs = photos(tmp_path / "src")  # 60 wide x 80 tall
+    squished = cache.cached(srcs, (32, 48), tmp_path / "c", "squish", workers=1)
+    assert Image.open(squished[0]).size == (48, 32)  # (H, W) = (32, 48): the DataBlock's Resize has nothing to do
+    assert Image.open(cache.cached(srcs, (100, 40), tmp_path / "c", "squish", workers=1)[0]).size == (40, 80)  # never enlarged
+    kept = cache.cached(srcs, (32, 48), tmp_path / "c", "pad", workers=1)  # pad and crop need the aspect: their own folder
+    assert kept[0].parent != squished[0].parent and Image.open(kept[0]).size == (48, 64)
+
+
 def test_built_once_then_reused(tmp_path):
     srcs = photos(tmp_path / "src")
     outs = cache.cached(srcs, (32, 32), tmp_path / "c", workers=2)
@@ -53,10 +62,10 @@ def test_interrupted_build_leaves_nothing_that_looks_complete(tmp_path, monkeypa
     srcs = photos(tmp_path / "src", n=6)
     real, done = cache.shrink, []
 
-    def dies_half_way(src, dst, size):
+    def dies_half_way(src, dst, size, method):
         if len(done) == 3: raise KeyboardInterrupt
         done.append(src)
-        real(src, dst, size)
+        real(src, dst, size, method)
     monkeypatch.setattr(cache, "shrink", dies_half_way)
     with pytest.raises(KeyboardInterrupt): cache.cached(srcs, (32, 32), tmp_path / "c", workers=1)
     folder, want, _ = cache.plan(srcs, (32, 32), tmp_path / "c")
