@@ -1,6 +1,6 @@
 """Checkpoints of a training run: after each finished epoch, everything a resumed run needs to continue as if never
 stopped: weights, optimizer state and hypers, every RNG's state (torch, numpy, python, each DataLoader's), the smoothed
-train loss, the epoch count and history. Stored by runs.save_checkpoint: safetensors for tensors, JSON for the rest."""
+train loss, the EMA of the weights (--ema), the epoch count and history. Stored by runs.save_checkpoint: safetensors for tensors, JSON for the rest."""
 import random
 
 import numpy as np
@@ -52,6 +52,9 @@ def training_state(learn):
                  n_params=len(opt["state"]), rng_python=list(random.getstate()), rng_numpy=[np_state[2], np_state[3], np_state[4]],
                  rng_dls=[list(learn.dls.train.rng.getstate()), list(learn.dls.valid.rng.getstate())],
                  smooth_loss=[learn.recorder.smooth_loss.count, float(learn.recorder.smooth_loss.val)])
+    if ema := _ema(learn):
+        average, state["ema_steps"] = ema.state()
+        tensors |= {f"ema.{k}": v for k, v in average.items()}
     return tensors, state
 
 
@@ -64,6 +67,14 @@ def restore_state(learn, tensors, state):
     np.random.set_state(("MT19937", tensors["rng.numpy"].numpy().astype(np.uint32), *state["rng_numpy"]))
     random.setstate(_tuples(state["rng_python"]))
     for dl, st in zip((learn.dls.train, learn.dls.valid), state["rng_dls"]): dl.rng.setstate(_tuples(st))
+    if (ema := _ema(learn)) and "ema_steps" in state:
+        ema.restore({k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")}, state["ema_steps"])
+
+
+def _ema(learn):
+    "The run's EMA callback, or None."
+    from .ema import EMA
+    return next((cb for cb in learn.cbs if isinstance(cb, EMA)), None)
 
 
 def restore_opt(learn, tensors, state):

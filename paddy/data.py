@@ -117,21 +117,26 @@ def dataloaders(cfg, spec, items=None):
     valid_idx = folds.valid_idx(items.label, cfg.folds, cfg.fold, cfg.seed) if cfg.folds else stratified_split(items.label, cfg.valid_pct, cfg.seed)
     block = datablock(vocab, valid_idx, cfg.size, cfg.presize, cfg.resize, cfg.min_scale, cfg.flip, spec.mean, spec.std,
                       extra=targets.extra(cfg, items))
+    from .loader import WorkerBatchDL
     kw = {} if cfg.workers is None else dict(num_workers=cfg.workers)
-    return block.dataloaders(items, bs=micro_bs, seed=cfg.seed, **kw)
+    return block.dataloaders(items, bs=micro_bs, seed=cfg.seed, dl_type=WorkerBatchDL, **kw)
 
 
-def test_dataloader(meta, files, bs=64, workers=None, unreadable=()):
-    "A DataLoader over test `files` with a run's transforms (augmentations included, for TTA); `unreadable` ones read as black."
+def test_dataloader(meta, files, bs=64, workers=None, unreadable=(), tta=0):
+    """A DataLoader over test `files` with a run's transforms; `unreadable` ones read as black. With `tta` n, each batch
+    holds n augmented views of every image and the plain one (paddy.loader.TTADL)."""
     vocab = meta["vocab"]
     readable = [f for f in files if f not in unreadable]
     if meta.get("config", {}).get("cache") and readable:
         from .cache import cached
         small = dict(zip(readable, cached(readable, meta["presize"], meta["config"]["cache_dir"], meta["resize"])))
         files = [small.get(f, f) for f in files]
+    from .loader import TTADL, WorkerBatchDL
     stub = pd.DataFrame({"path": [files[0], files[0]], "label": [vocab[0], vocab[0]]})
     block = datablock(vocab, [1], meta["size"], meta["presize"], meta["resize"], meta["min_scale"], meta["flip"],
                       meta["mean"], meta["std"], unreadable)
     kw = {} if workers is None else dict(num_workers=workers)
-    dls = block.dataloaders(stub, bs=bs, **kw)
-    return dls.test_dl(list(files), bs=bs, rm_type_tfms=0, **kw)
+    dls = block.dataloaders(stub, bs=bs, dl_type=WorkerBatchDL, **kw)
+    dl = dls.test_dl(list(files), bs=bs, rm_type_tfms=0, **kw, **(dict(cls=TTADL) if tta else {}))
+    if tta: dl.n_aug = tta
+    return dl

@@ -18,7 +18,20 @@ class EMA(Callback):
         self.run = not hasattr(self.learn, "lr_finder")
         if not self.run: return
         if self.raw is not None: self._load(self.raw)
-        if self.average is None: self.average = ModelEmaV3(unwrap(self.learn.model), decay=self.decay, use_warmup=True)
+        if self.average is None: self.average = self._new()
+
+    def state(self):
+        "(the average's tensors, the step count): what a checkpoint keeps, so a resumed run averages on."
+        return ({} if self.average is None else dict(self.average.module.state_dict())), self.steps
+
+    def restore(self, tensors, steps):
+        "Continue from a checkpoint's `state()`."
+        if tensors:
+            self.average = self._new()
+            self.average.module.load_state_dict(tensors)
+        self.steps = steps
+
+    def _new(self): return ModelEmaV3(unwrap(self.learn.model), decay=self.decay, use_warmup=True)
 
     def after_step(self):
         self.steps += 1

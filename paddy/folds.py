@@ -83,7 +83,7 @@ def out_of_fold(folders, out, tta=0, bs=64, workers=None):
         items = items[~items.image_id.isin(list(meta.get("skipped_images", {})))].reset_index(drop=True)
         items = items.iloc[valid_idx(items.label, cfg["folds"], cfg["fold"], cfg["seed"])]
         model = targets.label_head(runs.load_model(folder, meta), meta)
-        probs = probabilities(model, data.test_dataloader(meta, list(items.path), bs, workers), tta)
+        probs = probabilities(model, data.test_dataloader(meta, list(items.path), bs, workers, tta=tta))
         pred = np.asarray(vocab)[probs.argmax(1)]
         fold_acc.append(float((pred == items.label.to_numpy()).mean()))
         rows.append(pd.DataFrame(probs, columns=[f"p_{v}" for v in vocab]).assign(

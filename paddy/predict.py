@@ -5,7 +5,6 @@ import numpy as np
 
 from . import checks, data, runs, submission, targets
 from .errors import PaddyError
-from .train import bars_off
 
 
 def test_files(root):
@@ -32,20 +31,27 @@ def predict_run(folder, root, tta=4, bs=64, workers=None, use_checkpoint=False):
     bad = checks.scan(files)
     if bad: checks.warn(f"{len(bad)} UNREADABLE test image(s) predicted from a blank image: {checks.describe_bad(bad, 20)}")
     runs.update_meta(folder, test_unreadable={Path(p).name: r for p, r in bad.items()}, tta=tta)
-    probs = probabilities(model, data.test_dataloader(meta, files, bs, workers, unreadable=bad), tta)
+    probs = probabilities(model, data.test_dataloader(meta, files, bs, workers, unreadable=bad, tta=tta))
     ids = [f.name for f in files]
     runs.save_probs(folder, ids, probs)
     return ids, probs
 
 
-def probabilities(model, dl, tta=4):
-    "Softmax probabilities (NumPy) of `model` over the DataLoader `dl`: averaged over `tta` augmented passes, or one plain pass."
+def probabilities(model, dl, beta=0.25):
+    """Softmax probabilities (NumPy) of `model` over the test DataLoader `dl`. When `dl` gives TTA views
+    (data.test_dataloader with `tta`), fastai's TTA result: lerp(mean over the augmented views, the plain view, beta)."""
     import torch
-    from fastai.vision.all import Learner, DataLoaders, CrossEntropyLossFlat
-    learn = bars_off(Learner(DataLoaders(dl, dl), model, loss_func=CrossEntropyLossFlat()))
-    if torch.cuda.is_available(): learn = learn.to_fp16()
-    probs = learn.tta(dl=dl, n=tta)[0] if tta else learn.get_preds(dl=dl)[0]
-    return probs.float().numpy()
+    device = torch.device(dl.device or "cpu")
+    model = model.to(device).eval()
+    out = []
+    with torch.no_grad(), torch.autocast("cuda", torch.float16, enabled=device.type == "cuda"):  # fastai's to_fp16 on a GPU
+        for (x,) in dl:
+            if x.dim() == 4:
+                out.append(model(x).float().softmax(-1))
+                continue
+            views = torch.stack([model(v).float().softmax(-1) for v in x])
+            out.append(torch.lerp(views[:-1].mean(0), views[-1], beta))
+    return torch.cat(out).cpu().numpy()
 
 
 def ensemble(folders, weights=None):

@@ -7,7 +7,7 @@ KEYS = ["fastai_default_ips", "paddy_default_ips", "paddy_nocache_ips", "decode_
         "learner_ips", "loop_ips", "loop_channels_last_ips",                                 # (b)
         "fp32_ips", "bf16_ips", "demo_fp32_acc", "demo_bf16_acc", "auto_precision",          # (c)
         "plain_pass_s", "five_plain_passes_s", "tta4_s", "demo_plain_acc", "demo_tta_acc",   # (d)
-        "demo_cache_True_acc", "demo_cache_False_acc",
+        "fastai_tta4_s", "demo_fastai_tta_acc", "demo_fast_True_acc", "demo_fast_False_acc",
         "rss_128_mb", "rss_512_mb", "rss_growth",                                            # (e)
         "cache_1_ips", "cache_efficiency",                                                   # (f)
         "machine", "targets"]

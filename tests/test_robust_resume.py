@@ -17,19 +17,20 @@ def epochs_done(folder):
     return json.loads(header["__metadata__"]["info"])["epochs_done"]
 
 
-def start(cwd, root, name):
+def start(cwd, root, name, extra):
     env = dict(ONE_THREAD, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1")
-    return subprocess.Popen([sys.executable, "-m", "paddy.cli", "train", "--data", str(root), *FLAGS, "--name", name],
+    return subprocess.Popen([sys.executable, "-m", "paddy.cli", "train", "--data", str(root), *FLAGS, *extra, "--name", name],
                             cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def test_kill_then_resume_matches_an_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("extra", [[], ["--ema", "0.9"]], ids=["plain", "ema"])  # with --ema, the average is checkpointed too
+def test_kill_then_resume_matches_an_uninterrupted_run(tmp_path, extra):
     import torch
     from safetensors.torch import load_file
     from paddy import predict, runs
     from paddy.errors import PaddyError
     root, _ = make_competition(tmp_path / "comp", per_label=5)
-    full, killed = start(tmp_path, root, "full"), start(tmp_path, root, "killed")
+    full, killed = start(tmp_path, root, "full", extra), start(tmp_path, root, "killed", extra)
     folder = tmp_path / "runs" / "killed"
     deadline = time.monotonic() + 600
     while epochs_done(folder) < 2 and killed.poll() is None and time.monotonic() < deadline:
