@@ -92,6 +92,9 @@ def cmd_train(args):
         from .runs import CHECKPOINT
         if not (Path(cfg.runs_dir) / cfg.run_name / CHECKPOINT).is_file(): raise
         raise KeyboardInterrupt(f"the last finished epoch is saved; continue with `paddy train --resume {cfg.run_name}`") from None
+    finally:
+        from .distributed import close
+        close()
     meta = load_meta(folder)
     print(f"trained {meta['name']}: valid error {meta['valid_error']:.4f}, {meta['train_seconds']:.0f}s -> {folder}")
 

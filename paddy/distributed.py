@@ -56,6 +56,12 @@ def context(learn):
     finally: learn.remove_cb(cb)
 
 
+def close():
+    "Tear down the process group, if training set one up, so that every rank exits cleanly (gloo's threads joined)."
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()
+
+
 def trainer_class():
     "fastai's DistributedTrainer, made to run on CPU processes too (see the module's docstring)."
     import torch
