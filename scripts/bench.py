@@ -414,8 +414,8 @@ def report(r, checks, profiles, notes, command, seconds):
     lines = ["# paddy benchmarks", "",
              f"Measured by `{command}` in one run of {seconds / 60:.1f} minutes, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
              f"Machine: {m['cpu']}, {m['cores']} cores, ISA {', '.join(m['isa'])} (no avx512_bf16/amx_bf16: no native bf16), "
-             f"load average at the start {m['load_avg']}" + (" (other jobs shared the cores, so absolute figures are noisy; ratios come from the same run)" if m["load_avg"][0] > 1 else "") +
-             f". torch {m['torch']}, fastai {m['fastai']}, timm {m['timm']}, Python {m['python']}.",
+             f"load average at the start {m['load_avg']} (absolute figures vary between runs on a shared machine; the ratios come "
+             f"from one run). torch {m['torch']}, fastai {m['fastai']}, timm {m['timm']}, Python {m['python']}.",
              f"Inputs: {r['photos']} generated 480x640 photo-like JPEGs (mean {r['photo_kb']} KB), batch size 32, "
              f"DataLoader workers {r['workers']} (fastai's default); the demo digits for accuracy.", "",
              "## Targets", "", "| target | measured | goal | met |", "|---|---|---|---|"]
