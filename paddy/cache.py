@@ -30,12 +30,12 @@ def squish_size(w, h, size):
     return min(w, size[1]), min(h, size[0])
 
 
-def shrink(src, dst, size, method="crop"):
-    "Write `src` (EXIF-rotated, RGB) to `dst`, scaled by `squish_size` for `squish`, else by `cover_size`."
+def shrink(src, dst, size, kind="cover"):
+    "Write `src` (EXIF-rotated, RGB) to `dst`, scaled by `squish_size` for kind `squish`, by `cover_size` for `cover`."
     from PIL import Image
     from .images import open_rgb
     im = open_rgb(src, max(size))
-    target = (squish_size if method == "squish" else cover_size)(*im.size, size)
+    target = (squish_size if kind == "squish" else cover_size)(*im.size, size)
     if target != im.size: im = im.resize(target, Image.LANCZOS)
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
     if Path(dst).suffix.lower() in JPEG_EXTS: im.save(dst, "JPEG", quality=95)
@@ -43,9 +43,9 @@ def shrink(src, dst, size, method="crop"):
 
 
 def _shrink_all(jobs):
-    "Worker: shrink every (src, dst, size, method); returns the first failure as (src, message), or None."
-    for src, dst, size, method in jobs:
-        try: shrink(src, dst, size, method)
+    "Worker: shrink every (src, dst, size, kind); returns the first failure as (src, message), or None."
+    for src, dst, size, kind in jobs:
+        try: shrink(src, dst, size, kind)
         except Exception as e: return src, f"{type(e).__name__}: {e}"
     return None
 
@@ -62,14 +62,16 @@ def stamp(path):
 
 
 def plan(paths, size, cache_dir="cache", method="crop"):
-    "(folder, manifest wanted, [(source, relative path)]) for caching `paths` at `size` for Resize `method` under `cache_dir`."
+    """(folder, manifest wanted, [(source, relative path)]) for caching `paths` at `size` for Resize `method` under `cache_dir`.
+    `squish` gets squished copies; `crop` and `pad` share aspect-keeping (`cover`) ones."""
+    kind = "squish" if method == "squish" else "cover"
     paths = [Path(p).absolute() for p in paths]
     if not paths: raise PaddyError("no images to cache")
     root = Path(os.path.commonpath([p.parent for p in paths]))
     rels = [p.relative_to(root) for p in paths]
     key = hashlib.sha1("\n".join([str(root), *map(str, rels)]).encode()).hexdigest()[:12]
-    folder = Path(cache_dir) / f"{root.parent.name}-{root.name}-{key}" / (f"{size[0]}x{size[1]}" + ("-squish" if method == "squish" else ""))
-    want = dict(size=list(size), method=method, files={str(r): stamp(p) for p, r in zip(paths, rels)})
+    folder = Path(cache_dir) / f"{root.parent.name}-{root.name}-{key}" / (f"{size[0]}x{size[1]}" + ("-squish" if kind == "squish" else ""))
+    want = dict(size=list(size), kind=kind, files={str(r): stamp(p) for p, r in zip(paths, rels)})
     return folder, want, list(zip(paths, rels))
 
 
@@ -82,26 +84,26 @@ def read_manifest(folder):
 def cached(paths, size, cache_dir="cache", method="crop", workers=None, echo=True):
     "Paths of the cached copies of `paths` for an item Resize to `size` (H, W) by `method`, in the same order; built or rebuilt if needed."
     size = tuple(int(s) for s in size)
-    folder, want, pairs = plan(paths, size, cache_dir, "squish" if method == "squish" else "crop")
+    folder, want, pairs = plan(paths, size, cache_dir, method)
     outs = [folder / cached_name(rel) for _, rel in pairs]
     if read_manifest(folder) == want: return outs
     workers = workers or len(os.sched_getaffinity(0))
     start = time.time()
     if echo: print(f"caching {len(pairs)} images at {size[0]}x{size[1]} in {folder} ({workers} workers)", flush=True)
-    build(folder, want, [(str(src), cached_name(rel), size, want["method"]) for src, rel in pairs], workers)
+    build(folder, want, [(str(src), cached_name(rel), size, want["kind"]) for src, rel in pairs], workers)
     if echo: print(f"cached {len(pairs)} images in {time.time() - start:.1f}s", flush=True)
     return outs
 
 
 def build(folder, want, jobs, workers):
-    "Shrink every (src, rel, size, method) into a temporary folder, write the manifest last, then rename it to `folder`."
+    "Shrink every (src, rel, size, kind) into a temporary folder, write the manifest last, then rename it to `folder`."
     folder = Path(folder)
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
     except OSError as e: raise PaddyError(f"cannot write the image cache in {folder.parent}: {e.strerror}; pass --cache-dir DIR or --no-cache") from e
     try:
-        tasks = [(src, str(tmp / rel), size, method) for src, rel, size, method in jobs]
+        tasks = [(src, str(tmp / rel), size, kind) for src, rel, size, kind in jobs]
         failure = next((f for f in _run(tasks, workers) if f), None)
         if failure: raise PaddyError(f"cannot cache image {failure[0]} ({failure[1]}); fix or remove the file")
         (tmp / MANIFEST).write_text(json.dumps(want))

@@ -22,13 +22,12 @@ class EMA(Callback):
 
     def state(self):
         "(the average's tensors, the step count): what a checkpoint keeps, so a resumed run averages on."
-        return ({} if self.average is None else dict(self.average.module.state_dict())), self.steps
+        return dict(self.average.module.state_dict()), self.steps
 
     def restore(self, tensors, steps):
         "Continue from a checkpoint's `state()`."
-        if tensors:
-            self.average = self._new()
-            self.average.module.load_state_dict(tensors)
+        self.average = self._new()
+        self.average.module.load_state_dict(tensors)
         self.steps = steps
 
     def _new(self): return ModelEmaV3(unwrap(self.learn.model), decay=self.decay, use_warmup=True)

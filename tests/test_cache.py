@@ -62,10 +62,10 @@ def test_interrupted_build_leaves_nothing_that_looks_complete(tmp_path, monkeypa
     srcs = photos(tmp_path / "src", n=6)
     real, done = cache.shrink, []
 
-    def dies_half_way(src, dst, size, method):
+    def dies_half_way(src, dst, size, kind):
         if len(done) == 3: raise KeyboardInterrupt
         done.append(src)
-        real(src, dst, size, method)
+        real(src, dst, size, kind)
     monkeypatch.setattr(cache, "shrink", dies_half_way)
     with pytest.raises(KeyboardInterrupt): cache.cached(srcs, (32, 32), tmp_path / "c", workers=1)
     folder, want, _ = cache.plan(srcs, (32, 32), tmp_path / "c")
