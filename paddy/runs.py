@@ -107,7 +107,7 @@ def find(name, runs_dir="runs"):
 
 def load_model(folder, meta, use_checkpoint=False):
     "Rebuild the run's model (no pretrained download) and load its weights; an unfinished run's checkpoint only if asked."
-    from fastai.vision.learner import create_timm_model
+    from .zoo import create_model
     folder = Path(folder)
     if meta.get("finished"):
         path = folder / WEIGHTS
@@ -124,7 +124,7 @@ def load_model(folder, meta, use_checkpoint=False):
         warn(f"run {folder.name} is unfinished; predicting from its checkpoint after epoch {saved[1]['epochs_done']} of {saved[1]['epochs_total']}")
     missing = [k for k in ("timm_name", "vocab", "size", "presize") if k not in meta]
     if missing: raise PaddyError(f"{folder / META} lacks {', '.join(missing)}; the run folder is damaged, train it again")
-    model, _ = create_timm_model(meta["timm_name"], meta.get("n_out", len(meta["vocab"])), pretrained=False)
+    model = create_model(meta["timm_name"], meta.get("n_out", len(meta["vocab"])), pretrained=False)
     try: model.load_state_dict(state)
     except RuntimeError as e:
         raise PaddyError(f"{path} does not fit {meta['timm_name']} with {len(meta['vocab'])} classes; the run folder is damaged") from e

@@ -12,12 +12,12 @@ from .errors import PaddyError
 
 
 def learner(dls, spec, cfg, path="."):
-    "fastai's vision_learner for `spec`, with error_rate, gradient accumulation and the resolved precision."
-    from fastai.vision.all import vision_learner, GradientAccumulation
+    """fastai's vision_learner for `spec`, spelled out over `zoo.create_model` (its timm branch: default_split, frozen
+    when pretrained), with error_rate, gradient accumulation and the resolved precision."""
+    from fastai.vision.all import GradientAccumulation, Learner, default_split
     cbs = ([GradientAccumulation(cfg.bs)] if cfg.accum > 1 else []) + options.callbacks(cfg)
-    try:
-        learn = vision_learner(dls, spec.timm_name, normalize=False, cbs=cbs, path=path, model_dir=".tmp",
-                               **targets.head_kwargs(cfg, dls), **zoo.create_kwargs(cfg.pretrained, cfg.weights))
+    heads = targets.head_kwargs(cfg, dls)
+    try: model = zoo.create_model(spec.timm_name, heads.pop("n_out"), cfg.pretrained, cfg.weights)
     except (OSError, RuntimeError) as e:  # hub unreachable (OSError), or a weights file that does not fit
         if not cfg.pretrained: raise
         reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
@@ -25,6 +25,8 @@ def learner(dls, spec, cfg, path="."):
                                          "pass a file in timm's layout for that model") from e
         raise PaddyError(f"could not fetch pretrained weights for {spec.timm_name} ({type(e).__name__}); "
                          "pass --weights FILE for a local copy, or --no-pretrained") from e
+    learn = Learner(dls, model, splitter=default_split, cbs=cbs, path=path, model_dir=".tmp", **heads)
+    if cfg.pretrained: learn.freeze()
     return bars_off(precision.apply(options.init_weights(learn, cfg), precision.resolve(cfg.precision)))
 
 
@@ -35,7 +37,11 @@ def lr_find(learn, folder):
     import matplotlib.pyplot as plt
     from fastai.vision.all import valley, slide
     from .files import atomic_path
-    sugg = learn.lr_find(suggest_funcs=(valley, slide), show_plot=True)
+    try: sugg = learn.lr_find(suggest_funcs=(valley, slide), show_plot=True)
+    except IndexError:  # fastai's suggestions index an empty record when the loss diverged within the first steps
+        plt.close("all")
+        raise PaddyError(f"lr_find stopped after {len(learn.recorder.lrs)} steps: the loss diverged before a rate could be "
+                         "suggested; give a rate with --lr, e.g. --lr 0.001") from None
     with atomic_path(Path(folder) / "lr_find.png") as tmp: plt.gcf().savefig(tmp, format="png", dpi=80)
     plt.close("all")
     return dict(valley=float(sugg.valley), slide=float(sugg.slide))
@@ -133,6 +139,7 @@ def fit(learn, cfg, lr, history, saved=None):
 def train(cfg, resume=False):
     """Train a run from a Config; returns its folder (runs/<name>/) with weights, meta.json and history.csv.
     Each finished epoch is checkpointed; `resume` continues the run folder's unfinished run from its checkpoint."""
+    distributed.setup()  # each process's GPU, before any data or model is put on one
     spec, prec, dls, skipped = prepare(cfg)
     folder = distributed.run_folder(Path(cfg.runs_dir) / cfg.run_name)  # rank 0's; other ranks write a scratch copy
     meta = describe(cfg, spec, prec) | dict(vocab=targets.vocabs(dls)[0], n_train=len(dls.train_ds), n_valid=len(dls.valid_ds),
@@ -141,14 +148,14 @@ def train(cfg, resume=False):
     learn = learner(dls, spec, cfg, folder)  # weights that fail to load leave no run folder behind
     if not resume: runs.start(folder, meta)
     lr = saved[1]["lr"] if saved else cfg.lr
-    if lr == "auto":
-        meta["lr_find"] = lr_find(learn, folder)
+    if lr == "auto":  # found once, on rank 0, when several processes train
+        meta["lr_find"] = distributed.same_on_every_rank(lambda: lr_find(learn, folder))
         lr = meta["lr_find"]["valley"]
     total = cfg.epochs + (cfg.method == "fine_tune")
     history = History(total, echo=not sys.stdout.isatty(), rows=saved[1]["history"] if saved else ())
     learn.add_cbs([history, Checkpoint(folder, history, dict(lr=lr, epochs_total=total))])
     start = time.time()
-    with distributed.context(learn): fit(learn, cfg, lr, history, saved)
+    with distributed.context(learn, cfg.size): fit(learn, cfg, lr, history, saved)
     runs.save_weights(folder, learn.model)
     hist = history.frame()
     meta |= dict(lr=lr, train_seconds=round(time.time() - start, 1), history=hist.to_dict("records"),

@@ -24,7 +24,9 @@ MODELS = {
     "vit_small_patch16_224": "vit_small_patch16_224.augreg_in21k_ft_in1k",
     "vit_base_patch16_224": "vit_base_patch16_224.augreg2_in21k_ft_in1k",
     "vit_large_patch16_224": "vit_large_patch16_224.augreg_in21k_ft_in1k",
+    "swin_tiny_patch4_window7_224": "swin_tiny_patch4_window7_224.ms_in22k_ft_in1k",
     "swin_large_patch4_window7_224": "swin_large_patch4_window7_224.ms_in22k_ft_in1k",
+    "swinv2_tiny_window8_256": "swinv2_tiny_window8_256.ms_in1k",
     "swinv2_large_window12_192_22k": "swinv2_large_window12_192.ms_in22k",
     "swinv2_large_window12_192": "swinv2_large_window12_192.ms_in22k",
     "efficientnet_b0": "efficientnet_b0.ra_in1k",
@@ -75,6 +77,29 @@ def create_kwargs(pretrained=True, weights=None):
     "Keyword arguments for timm.create_model: hub weights, a local file via pretrained_cfg_overlay, or none."
     if weights: return dict(pretrained=True, pretrained_cfg_overlay=dict(file=str(weights)))
     return dict(pretrained=bool(pretrained))
+
+
+def body_class():
+    "fastai's TimmBody, made to give (N, C, H, W) features for every timm model (see `create_model`)."
+    from fastai.vision.learner import TimmBody
+
+    class ChannelsFirstBody(TimmBody):
+        "timm's Swin and SwinV2 return (N, H, W, C) features (their `output_fmt`); fastai's pooling head expects (N, C, H, W)."
+        def forward(self, x):
+            x = super().forward(x)
+            return x.permute(0, 3, 1, 2) if self.needs_pool and getattr(self.model, "output_fmt", "NCHW") == "NHWC" else x
+
+    return ChannelsFirstBody
+
+
+def create_model(timm_name, n_out, pretrained=True, weights=None):
+    """fastai's create_timm_model (timm body + fastai's concat-pool head, same layers and names), with a body that
+    hands the head channels-first features: fastai's own fails on Swin and SwinV2."""
+    import timm
+    from fastai.vision.learner import add_head
+    model = timm.create_model(timm_name, num_classes=0, **create_kwargs(pretrained, weights))
+    body = body_class()(model, pretrained)
+    return add_head(body, model.num_features, n_out, pool=body.needs_pool)
 
 
 def table():

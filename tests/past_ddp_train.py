@@ -1,6 +1,6 @@
 """Run under torchrun by test_past_distributed: `paddy.train.train` on every rank, then the ranks compare the weights
 they ended with (DDP keeps them in step) and rank 0 writes to the JSON file argv[1] each rank's weight checksum, run
-folder, and training batches against the batches of one process's epoch."""
+folder, learning rate, and training batches against the batches of one process's epoch."""
 import json, sys
 from pathlib import Path
 
@@ -19,6 +19,6 @@ mine = torch.tensor([sum(float(v.double().abs().sum()) for v in weights.values()
 sums = [torch.zeros(1, dtype=torch.float64) for _ in range(dist.get_world_size())]
 dist.all_gather(sums, mine)
 seen = [None] * dist.get_world_size()
-dist.all_gather_object(seen, dict(folder=str(folder), batches=learn.train_iter, epoch_batches=len(learn.dls.train)))
+dist.all_gather_object(seen, dict(folder=str(folder), lr=runs.load_meta(folder)["lr"], batches=learn.train_iter, epoch_batches=len(learn.dls.train)))
 if dist.get_rank() == 0: Path(sys.argv[1]).write_text(json.dumps(dict(sums=[float(s) for s in sums], ranks=seen)))
 dist.destroy_process_group()

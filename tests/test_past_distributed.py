@@ -35,3 +35,20 @@ def test_two_processes_match_one(tmp_path, one_thread):
         losses, errors = [h["valid_loss"] for h in meta["history"]], [h["error_rate"] for h in meta["history"]]
         assert min(losses[1:]) < losses[0] and min(errors) == 0 and meta["valid_error"] <= 0.25
     assert abs(ddp["history"][-1]["valid_loss"] - one["history"][-1]["valid_loss"]) < 0.3
+
+
+def test_convnext_with_lr_auto_in_two_processes(tmp_path, one_thread):
+    """ConvNeXt (whose timm head norm fastai's body never uses) trains both fits of fine_tune under DDP, and --lr auto
+    finds one rate on rank 0 that every rank trains with."""
+    root, _ = make_competition(tmp_path / "comp", per_label=40)  # fewer images: lr_find's loss diverges at once
+    cfg = dict(data=str(root), arch="convnext_atto", pretrained=False, size=32, epochs=1, workers=0, precision="fp32", bs=4,
+               lr="auto", cache_dir=str(tmp_path / "cache"), runs_dir=str(tmp_path / "runs"), name="cnx")
+    env = ONE_THREAD | dict(PYTHONPATH=str(REPO), TMPDIR=str(tmp_path))
+    proc = subprocess.run([*TORCHRUN, str(REPO / "tests" / "past_ddp_train.py"), str(tmp_path / "ranks.json"), json.dumps(cfg)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ranks = json.loads((tmp_path / "ranks.json").read_text())
+    meta = runs.load_meta(tmp_path / "runs" / "cnx")
+    assert meta["finished"] and len(meta["history"]) == 2 and (tmp_path / "runs" / "cnx" / "lr_find.png").is_file()
+    assert [r["lr"] for r in ranks["ranks"]] == [meta["lr_find"]["valley"]] * 2
+    assert ranks["sums"][0] == ranks["sums"][1]
