@@ -1,6 +1,6 @@
 """Checkpoints of a training run: after each finished epoch, everything a resumed run needs to continue as if never
 stopped: weights, optimizer state and hypers, every RNG's state (torch, numpy, python, each DataLoader's), the smoothed
-train loss, the EMA of the weights (--ema), the epoch count and history. Stored by runs.save_checkpoint: safetensors for tensors, JSON for the rest."""
+train loss, fp16's loss scale, the EMA of the weights (--ema), the epoch count and history. Stored by runs.save_checkpoint: safetensors for tensors, JSON for the rest."""
 import random
 
 import numpy as np
@@ -25,15 +25,18 @@ class Checkpoint(Callback):
         runs.save_checkpoint(self.folder, tensors, self.info | state | dict(epochs_done=self.saved, history=self.history.rows))
 
 
-class SmoothLoss(Callback):
-    "At the start of a resumed fit, gives Recorder's smoothed train loss its saved (count, value), as if never stopped."
-    order = 51  # after Recorder.before_fit resets it
+class ResumedFit(Callback):
+    """At the start of a fit resumed mid-way: Recorder's smoothed train loss and fp16's GradScaler as they were saved
+    (fastai resets both in before_fit), so the fit goes on as if never stopped."""
+    order = 51  # after Recorder (50) and MixedPrecision (10) set them up
 
-    def __init__(self, count, val): self.count, self.val = count, val
+    def __init__(self, state): self.state = state
 
     def before_fit(self):
         sl = self.learn.recorder.smooth_loss
-        sl.count, sl.val = self.count, torch.tensor(self.val)
+        sl.count, sl.val = self.state["smooth_loss"][0], torch.tensor(self.state["smooth_loss"][1])
+        if "grad_scaler" in self.state and getattr(self.learn, "scaler", None) is not None:
+            self.learn.scaler.load_state_dict(self.state["grad_scaler"])
 
 
 def training_state(learn):
@@ -47,11 +50,12 @@ def training_state(learn):
             else: scalars[f"{i}.{k}"] = v
     np_state = np.random.get_state()
     tensors["rng.torch"], tensors["rng.numpy"] = torch.get_rng_state(), torch.from_numpy(np_state[1].astype(np.int64))
-    if torch.cuda.is_available(): tensors |= {f"rng.cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())}
+    if torch.cuda.is_available(): tensors["rng.cuda"] = torch.cuda.get_rng_state()  # this process's GPU: a resume on other GPUs takes it
     state = dict(opt_scalars=scalars, opt_hypers=[{k: float(v) for k, v in h.items()} for h in opt["hypers"]],
                  n_params=len(opt["state"]), rng_python=list(random.getstate()), rng_numpy=[np_state[2], np_state[3], np_state[4]],
                  rng_dls=[list(learn.dls.train.rng.getstate()), list(learn.dls.valid.rng.getstate())],
                  smooth_loss=[learn.recorder.smooth_loss.count, float(learn.recorder.smooth_loss.val)])
+    if (scaler := getattr(learn, "scaler", None)) is not None and scaler.is_enabled(): state["grad_scaler"] = scaler.state_dict()
     if ema := _ema(learn):
         average, state["ema_steps"] = ema.state()
         tensors |= {f"ema.{k}": v for k, v in average.items()}
@@ -62,8 +66,7 @@ def restore_state(learn, tensors, state):
     "Put back what `training_state` saved, except the optimizer (`restore_opt`: it must follow freeze/unfreeze)."
     learn.model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
     torch.set_rng_state(tensors["rng.torch"])
-    if torch.cuda.is_available() and "rng.cuda.0" in tensors:
-        torch.cuda.set_rng_state_all([tensors[f"rng.cuda.{i}"] for i in range(torch.cuda.device_count())])
+    if torch.cuda.is_available() and "rng.cuda" in tensors: torch.cuda.set_rng_state(tensors["rng.cuda"])
     np.random.set_state(("MT19937", tensors["rng.numpy"].numpy().astype(np.uint32), *state["rng_numpy"]))
     random.setstate(_tuples(state["rng_python"]))
     for dl, st in zip((learn.dls.train, learn.dls.valid), state["rng_dls"]): dl.rng.setstate(_tuples(st))
@@ -80,10 +83,11 @@ def _ema(learn):
 def restore_opt(learn, tensors, state):
     "Load the saved optimizer state and hypers into `learn.opt`."
     per_param = [{} for _ in range(state["n_params"])]
+    params = list(learn.opt.all_params().itemgot(0))
     for k, v in tensors.items():
         if k.startswith("opt."):
             _, i, name = k.split(".", 2)
-            per_param[int(i)][name] = v
+            per_param[int(i)][name] = v.to(params[int(i)].device)  # checkpoints hold CPU tensors; a GPU run's state lives on its GPU
     for k, v in state["opt_scalars"].items():
         i, name = k.split(".", 1)
         per_param[int(i)][name] = v

@@ -19,6 +19,7 @@ class EMA(Callback):
         if not self.run: return
         if self.raw is not None: self._load(self.raw)
         if self.average is None: self.average = self._new()
+        else: self.average.module.to(next(unwrap(self.learn.model).parameters()).device)  # restored on the CPU, say
 
     def state(self):
         "(the average's tensors, the step count): what a checkpoint keeps, so a resumed run averages on."

@@ -7,7 +7,7 @@ from fastai.callback.core import Callback
 from fastcore.basics import noop
 
 from . import checks, data, distributed, options, precision, runs, targets, zoo
-from .checkpoint import Checkpoint, SmoothLoss, restore_opt, restore_state, resumable
+from .checkpoint import Checkpoint, ResumedFit, restore_opt, restore_state, resumable
 from .errors import PaddyError
 
 
@@ -123,7 +123,9 @@ def phases(cfg, lr):
 def fit(learn, cfg, lr, history, saved=None):
     "Run the phases; with a checkpoint `saved` = (tensors, info), continue after its last finished epoch on the same schedule."
     done = saved[1]["epochs_done"] if saved else 0
-    if saved: restore_state(learn, *saved)
+    if saved:
+        learn.model.to(learn.dls.device)  # where fit would put it: the EMA and optimizer state are restored beside it
+        restore_state(learn, *saved)
     first = 0
     for frozen, n, lr_arg, kw in phases(cfg, lr):
         if done < first + n:
@@ -132,7 +134,7 @@ def fit(learn, cfg, lr, history, saved=None):
             mid = done > first  # resuming inside this fit: its optimizer state and smoothed loss carry on
             if mid: restore_opt(learn, *saved)
             history.offset = first
-            learn.fit_one_cycle(n, lr_arg, start_epoch=max(0, done - first), cbs=[SmoothLoss(*saved[1]["smooth_loss"])] if mid else None, **kw)
+            learn.fit_one_cycle(n, lr_arg, start_epoch=max(0, done - first), cbs=[ResumedFit(saved[1])] if mid else None, **kw)
         first += n
 
 
