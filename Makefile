@@ -60,10 +60,13 @@ submit: $(STAMP)
 submissions: $(STAMP)
 	$(PADDY) submissions $(call flag,SLUG,slug)
 
-# Trains and predicts on a Kaggle GPU with the same RUN_FLAGS (no DATA or CONFIG), e.g. `make kernel ARCH=convnext_small_in22k EPOCHS=12`.
-# KERNEL and DATASET name the kernel and the dataset of paddy's wheel and weights; INTERNET=1 and NO_GPU=1 are switches.
+# Trains and predicts on a Kaggle GPU with the same RUN_FLAGS (no DATA; EXP/CONFIG is read here), e.g. `make kernel ARCH=convnext_small_in22k EPOCHS=12`.
+# GPUS=2 trains there on both T4s (torchrun in the kernel); ACCELERATOR picks Kaggle's machine (t4). PREDICT=RUN[,RUN...]
+# (RUN_WEIGHTS) pushes finished runs and a kernel that only predicts them. KERNEL and DATASET name the kernel and the
+# dataset of paddy's wheel and the weights or runs; INTERNET=1 and NO_GPU=1 are switches.
 kernel: $(STAMP)
 	$(PADDY) kernel $(RUN_FLAGS) $(call flag,TTA,tta) $(call flag,KERNEL,kernel) $(call flag,DATASET,dataset) \
+		$(call flag,GPUS,gpus) $(call flag,ACCELERATOR,accelerator) $(call flag,PREDICT,predict) $(call flag,RUN_WEIGHTS,run-weights) \
 		$(if $(INTERNET),--internet) $(if $(NO_GPU),--no-gpu)
 
 models: $(STAMP)

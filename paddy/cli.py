@@ -159,8 +159,10 @@ def cmd_submissions(args):
 def cmd_kernel(args):
     from .config import KEYS
     from .kernel import push
-    flags = {k: v for k, v in vars(args).items() if k in KEYS and v is not None}
-    dataset, url = push(flags, args.kernel, args.dataset, args.tta, args.gpu, args.internet)
+    flags = {k: v for k, v in vars(args).items() if (k in KEYS or k == "config") and v is not None}
+    predict = args.predict.split(",") if args.predict else None
+    run_weights = args.run_weights.split(",") if args.run_weights else None
+    dataset, url = push(flags, args.kernel, args.dataset, args.tta, args.gpu, args.internet, args.gpus, args.accelerator, predict, run_weights)
     print(f"pushed the dataset {dataset} and the kernel {url}")
 
 
@@ -214,12 +216,16 @@ def parser():
     p = sub.add_parser("submissions", help="list past submissions and their scores")
     p.add_argument("--slug", default=SLUG)
     p.set_defaults(func=cmd_submissions)
-    p = sub.add_parser("kernel", help="push paddy (wheel, --weights) as a dataset and a kernel that trains and predicts on Kaggle")
+    p = sub.add_parser("kernel", help="push paddy (wheel, --weights or finished runs) as a dataset and a kernel that trains and predicts, or only predicts, on Kaggle")
     _run_flags(p)
+    p.add_argument("--predict", metavar="RUN[,RUN...]", help="push these finished runs (a cv folder: its folds) and a kernel that only predicts them, averaged")
+    p.add_argument("--run-weights", help="ensemble weights of the --predict runs, comma-separated, one per run")
     p.add_argument("--tta", type=int, default=4, help="TTA augmented passes of the kernel's prediction (default 4)")
-    p.add_argument("--kernel", default="paddy-train", help="the kernel's slug (default paddy-train)")
-    p.add_argument("--dataset", default="paddy-offline", help="the slug of the dataset holding paddy's wheel and weights (default paddy-offline)")
+    p.add_argument("--kernel", help="the kernel's slug (default paddy-train; with --predict paddy-predict)")
+    p.add_argument("--dataset", help="the slug of the dataset holding paddy's wheel and the weights or runs (default paddy-offline; with --predict paddy-runs)")
     p.add_argument("--gpu", action=argparse.BooleanOptionalAction, default=True, help="run the kernel on a GPU (default on)")
+    p.add_argument("--accelerator", help="Kaggle's GPU machine: t4 (NvidiaTeslaT4, two T4s; the default); p100 is retired")
+    p.add_argument("--gpus", type=int, help="train in N processes, one per GPU, under torchrun in the kernel (default 1; t4 has 2)")
     p.add_argument("--internet", action=argparse.BooleanOptionalAction, default=False, help="give the kernel the internet (default off)")
     p.set_defaults(func=cmd_kernel)
     return ap

@@ -1,20 +1,32 @@
-"""`paddy kernel` against the emulator; then the pushed script, run end to end on the CPU in a simulated kernel."""
-import json, shutil, subprocess, sys, sysconfig
+"""`paddy kernel` against the emulator; then the pushed script, run end to end on the CPU in a simulated kernel:
+training on two processes (torchrun over gloo, as on a 2xT4 kernel), and predicting pushed runs without training."""
+import ast, json, shutil, subprocess, sys, sysconfig
 from pathlib import Path
 
+import numpy as np
 import pytest
+from conftest import make_competition
 from kaggle_emulator import SLUG, kaggle_emulator, tiny_kaggle  # noqa: F401 (fixtures)
 
 from paddy import __version__, kernel, submission
 
 WHEEL = f"paddy-{__version__}-py3-none-any.whl"
-TINY = ["--arch", "resnet18", "--size", "32", "--bs", "2", "--epochs", "1", "--method", "fit_one_cycle"]
+TINY = ["--arch", "resnet18", "--size", "32", "--bs", "2", "--epochs", "1", "--method", "fit_one_cycle", "--workers", "0"]
 
 
 def paddy(emulator, *args, cwd):
-    "Run `paddy ARGS` in `cwd` with the real kaggle client pointed at `emulator`."
-    return subprocess.run([sys.executable, "-m", "paddy.cli", *args], cwd=cwd, env=emulator.env,
-                          capture_output=True, text=True, timeout=120)
+    "Run `paddy ARGS` in `cwd` with the real kaggle client pointed at `emulator` (one torch thread: 2 shared cores)."
+    return subprocess.run([sys.executable, "-m", "paddy.cli", *args], cwd=cwd, env=emulator.env | dict(OMP_NUM_THREADS="1"),
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def kaggle_comp(kaggle_emulator, tmp_path):
+    "`kaggle_emulator` serving, as paddy-disease-classification, a competition big enough for two processes' batches."
+    root, solution = make_competition(tmp_path / "served" / SLUG, per_label=8)
+    solution.to_csv(tmp_path / "served" / "solution.csv", index=False)
+    kaggle_emulator.add_competition(SLUG, root, tmp_path / "served" / "solution.csv")
+    return kaggle_emulator
 
 
 def random_weights(path):
@@ -36,74 +48,135 @@ def throwaway_venv(folder):
     return python, site
 
 
-def test_push_then_run_the_kernel_to_a_submission(tiny_kaggle, tmp_path):
-    weights = random_weights(tmp_path / "resnet18-start.safetensors")
-    r = paddy(tiny_kaggle, "kernel", *TINY, "--weights", str(weights), "--name", "kern", "--tta", "0",
-              "--kernel", "paddy-test", cwd=tmp_path)
-    ref = f"{tiny_kaggle.user}/paddy-offline"
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == f"pushed the dataset {ref} and the kernel https://www.kaggle.com/code/{tiny_kaggle.user}/paddy-test"
-
-    (dataset,) = tiny_kaggle.datasets
-    assert (dataset["ref"], dataset["version"], dataset["private"]) == (ref, 1, True)
-    assert set(dataset["files"]) == {WHEEL, weights.name} and dataset["files"][weights.name] == weights.read_bytes()
-    (k,) = tiny_kaggle.kernels
-    assert (k["slug"], k["language"], k["kernelType"], k["isPrivate"]) == (f"{tiny_kaggle.user}/paddy-test", "python", "script", True)
-    assert k["enableGpu"] is True and not k.get("enableInternet")
-    assert k["competitionDataSources"] == [SLUG] and k["datasetDataSources"] == [ref]
-
-    # the simulated kernel: inputs (the competition, the dataset as pushed), a working folder, a python without paddy
+def run_kernel(emulator, tmp_path):
+    """Run the kernel `emulator` last received, as Kaggle would, in tmp_path/kaggle: the competition and the dataset as
+    pushed in input/ (read-only: checked after), an empty working/, a python without paddy, no index to install from.
+    Returns (the kaggle root, the venv's site-packages)."""
+    k, dataset = emulator.kernels[-1], emulator.datasets[-1]
     root = tmp_path / "kaggle"
-    shutil.copytree(tiny_kaggle.competitions[SLUG].folder, root / "input" / SLUG)
-    (root / "input" / "paddy-offline").mkdir()
-    for name, data in dataset["files"].items(): (root / "input" / "paddy-offline" / name).write_bytes(data)
+    shutil.copytree(emulator.competitions[SLUG].folder, root / "input" / SLUG)
+    (root / "input" / dataset["ref"].split("/")[1]).mkdir()
+    for name, data in dataset["files"].items(): (root / "input" / dataset["ref"].split("/")[1] / name).write_bytes(data)
     (root / "working").mkdir()
     python, site = throwaway_venv(tmp_path / "venv")
-    env = {k: v for k, v in tiny_kaggle.env.items() if k != "PYTHONPATH"}
-    env.update(KAGGLE_KERNEL_RUN_TYPE="Batch", PADDY_KAGGLE_ROOT=str(root), PIP_INDEX_URL="http://127.0.0.1:9/simple")
+    env = {k: v for k, v in emulator.env.items() if k != "PYTHONPATH"}
+    env.update(KAGGLE_KERNEL_RUN_TYPE="Batch", PADDY_KAGGLE_ROOT=str(root), PIP_INDEX_URL="http://127.0.0.1:9/simple", OMP_NUM_THREADS="1")
     has = lambda module: subprocess.run([python, "-c", f"import {module}"], cwd=root / "working", env=env).returncode == 0
     assert has("safetensors") and not has("paddy")
     inputs = sorted(p.relative_to(root) for p in (root / "input").rglob("*"))
     (tmp_path / "kernel.py").write_text(k["text"])
-    r = subprocess.run([python, str(tmp_path / "kernel.py")], cwd=root / "working", env=env,
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stdout + r.stderr
-
+    r = subprocess.run([python, str(tmp_path / "kernel.py")], cwd=root / "working", env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert (site / "paddy" / "kernel.py").is_file()  # installed from the dataset's wheel
+    assert sorted(p.relative_to(root) for p in (root / "input").rglob("*")) == inputs
+    return root, site
+
+
+def settings(text):
+    "The SETTINGS a pushed kernel script was filled in with."
+    return ast.literal_eval(next(n.value for n in ast.parse(text).body if isinstance(n, ast.Assign) and n.targets[0].id == "SETTINGS"))
+
+
+def check_pushed(emulator, r, dataset, kernel_slug, files):
+    "`paddy kernel` said what it pushed: `dataset` holding the wheel and `files`, and a private T4 kernel without the internet."
+    ref = f"{emulator.user}/{dataset}"
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == f"pushed the dataset {ref} and the kernel https://www.kaggle.com/code/{emulator.user}/{kernel_slug}"
+    (pushed,) = emulator.datasets
+    assert (pushed["ref"], pushed["version"], pushed["private"]) == (ref, 1, True)
+    assert set(pushed["files"]) == {WHEEL, *files} and all(pushed["files"][n] == p.read_bytes() for n, p in files.items())
+    (k,) = emulator.kernels
+    assert (k["slug"], k["language"], k["kernelType"], k["isPrivate"]) == (f"{emulator.user}/{kernel_slug}", "python", "script", True)
+    assert k["enableGpu"] is True and k["machineShape"] == "NvidiaTeslaT4" and not k.get("enableInternet")
+    assert k["competitionDataSources"] == [SLUG] and k["datasetDataSources"] == [ref]
+
+
+def test_push_then_train_on_two_gpus_in_the_kernel(kaggle_comp, tmp_path):
+    weights = random_weights(tmp_path / "resnet18-start.safetensors")
+    r = paddy(kaggle_comp, "kernel", *TINY, "--weights", str(weights), "--name", "kern", "--tta", "0", "--gpus", "2",
+              "--kernel", "paddy-test", cwd=tmp_path)
+    check_pushed(kaggle_comp, r, "paddy-offline", "paddy-test", {weights.name: weights})
+
+    root, _ = run_kernel(kaggle_comp, tmp_path)
     meta = json.loads((root / "working" / "runs" / "kern" / "meta.json").read_text())
-    assert meta["finished"] and meta["config"]["weights"] == str(root / "input" / "paddy-offline" / weights.name)
+    assert meta["finished"] and meta["world_size"] == 2  # torchrun: two processes, rank 0 wrote the run
+    assert meta["config"]["weights"] == str(root / "input" / "paddy-offline" / weights.name)
+    assert meta["config"]["cache_dir"] == str(root / "temp" / "cache") and any((root / "temp" / "cache").rglob("*.jpg"))
+    assert sorted(p.name for p in (root / "working").iterdir()) == ["runs", "submission.csv"]  # no cache in the output
     sample = submission.read_sample(root / "input" / SLUG / "sample_submission.csv")
     submission.validate_file(root / "working" / "submission.csv", sample, meta["vocab"])
-    assert sorted(p.relative_to(root) for p in (root / "input").rglob("*")) == inputs  # read-only on Kaggle
+
+
+def test_push_finished_runs_then_predict_them_in_the_kernel(kaggle_comp, tmp_path):
+    data = str(kaggle_comp.competitions[SLUG].folder)
+    r = paddy(kaggle_comp, "cv", *TINY, "--no-pretrained", "--data", data, "--folds", "2", "--name", "t", "--tta", "0", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    r = paddy(kaggle_comp, "predict", "--run", "t-cv", "--tta", "0", "--data", data, "--out", "local.csv", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+
+    r = paddy(kaggle_comp, "kernel", "--predict", "t-cv", "--tta", "0", cwd=tmp_path)
+    runs = tmp_path / "runs"
+    pushed = {f"{run}.{name}": runs / run / name for run in ("t-f0", "t-f1") for name in ("model.safetensors", "meta.json")}
+    check_pushed(kaggle_comp, r, "paddy-runs", "paddy-predict", pushed)  # weights and meta.json only: nothing pickled
+
+    root, _ = run_kernel(kaggle_comp, tmp_path)
+    assert sorted(p.name for p in (root / "working").iterdir()) == ["submission.csv"]  # no training, no cache
+    assert (root / "working" / "submission.csv").read_text() == (tmp_path / "local.csv").read_text()
+    for run in ("t-f0", "t-f1"):  # both folds predicted there as here: the submission is their mean, as `paddy predict` makes it
+        assert np.allclose(np.load(root / "temp" / "runs" / run / "test_probs.npy"), np.load(runs / run / "test_probs.npy"), atol=1e-5)
+
+    job = kernel.prediction(["t-f1", "t-f0"], ["3", "1"], runs, tta=2)
+    assert job.settings["predict"] == ["--tta", "2", "--run", "t-f1,t-f0", "--run-weights", "3.0,1.0"]
 
 
 def test_a_second_push_is_a_new_dataset_version(tiny_kaggle, tmp_path):
     ref = f"{tiny_kaggle.user}/paddy-offline"
     tiny_kaggle.datasets.append(dict(ref=ref, version=1, files={"old.whl": b"old"}, title="paddy-offline", notes=None,
                                      private=True, request={}))
-    r = paddy(tiny_kaggle, "kernel", *TINY, "--no-pretrained", "--internet", "--no-gpu", cwd=tmp_path)
+    (tmp_path / "exp.toml").write_text('arch = "resnet18"\nsize = [48, 32]\ntargets = ["label", "variety"]\nepochs = 2\n')
+    r = paddy(tiny_kaggle, "kernel", "--config", "exp.toml", "--epochs", "1", "--no-pretrained", "--internet", "--no-gpu", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     latest = tiny_kaggle.datasets[-1]
     assert (latest["ref"], latest["version"], latest["notes"], set(latest["files"])) == (ref, 2, f"paddy {__version__}", {WHEEL})
     (k,) = tiny_kaggle.kernels
-    assert k["slug"] == f"{tiny_kaggle.user}/paddy-train" and k["enableInternet"] is True and not k.get("enableGpu")
+    assert k["slug"] == f"{tiny_kaggle.user}/paddy-train" and k["enableInternet"] is True
+    assert not k.get("enableGpu") and not k.get("machineShape")
+    train = ["--arch", "resnet18", "--size", "48,32", "--targets", "label,variety", "--epochs", "1", "--no-pretrained"]
+    assert settings(k["text"])["train"] == train  # the preset is read here and sent as flags; flags win
 
 
-@pytest.mark.parametrize("case", ["no credentials", "a local data folder"])
+REFUSED = {  # case: (flags after TINY, what the one line must name)
+    "no credentials": (["--no-pretrained"], ["kaggle.json"]),
+    "a local data folder": (["--no-pretrained", "--data", "."], ["takes no --data"]),
+    "another run's weights": (["--no-pretrained", "--init-from", "r"], ["takes no --init-from"]),
+    "hub weights without the internet": ([], ["--weights", "--internet", "--no-pretrained"]),
+    "a retired accelerator": (["--no-pretrained", "--accelerator", "p100"], ["retired", "t4"]),
+    "more GPUs than Kaggle's": (["--no-pretrained", "--gpus", "3"], ["--gpus 3", "2 GPUs"]),
+    "GPUs in a CPU kernel": (["--no-pretrained", "--no-gpu", "--gpus", "2"], ["--no-gpu"]),
+    "an unfinished run": (["--predict", "r"], ["never finished", "--resume r"]),
+    "training flags with --predict": (["--predict", "r", "--arch", "resnet18"], ["--arch"]),
+}
+
+
+@pytest.mark.parametrize("case", REFUSED)
 def test_a_refused_push_pushes_nothing(tiny_kaggle, tmp_path, case):
     if case == "no credentials": (tiny_kaggle.home / ".kaggle" / "kaggle.json").unlink()
-    extra = ["--data", str(tmp_path)] if case == "a local data folder" else []
-    r = paddy(tiny_kaggle, "kernel", *TINY, "--no-pretrained", *extra, cwd=tmp_path)
+    (tmp_path / "runs" / "r").mkdir(parents=True)
+    (tmp_path / "runs" / "r" / "meta.json").write_text(json.dumps(dict(name="r", finished=False)))  # a run killed mid-training
+    flags, needles = REFUSED[case]
+    args = ["--arch", "resnet18", "--size", "32", *flags] if "--predict" not in flags else flags
+    r = paddy(tiny_kaggle, "kernel", *args, cwd=tmp_path)
     (line,) = r.stderr.splitlines()
-    assert r.returncode == 2 and line.startswith("paddy: ") and ("--data" in line or "kaggle.json" in line), r.stderr
+    assert r.returncode == 2 and line.startswith("paddy: ") and all(n in line for n in needles), r.stderr
     assert tiny_kaggle.datasets == [] and tiny_kaggle.kernels == []
 
 
-def test_the_script_gets_train_and_predict_flags():
-    values = kernel.settings({"arch": "resnet18", "flip": False, "cache": True, "weights": "w/x.safetensors", "name": "r"},
-                             Path("dist") / WHEEL, "me/paddy-offline", 2)
-    assert values == dict(wheel=WHEEL, dataset="me/paddy-offline", weights="x.safetensors",
-                          train=["--arch", "resnet18", "--no-flip", "--cache", "--name", "r"], predict=["--tta", "2", "--run", "r"])
-    text = kernel.script(values)
-    assert "SETTINGS = {}" not in text and "'--no-flip'" in text
-    compile(text, "kernel.py", "exec")
+def test_the_script_gets_train_and_predict_flags(tmp_path):
+    (tmp_path / "x.safetensors").write_bytes(b"")
+    flags = {"arch": "resnet18", "size": "32", "flip": False, "cache": True, "weights": str(tmp_path / "x.safetensors")}
+    job = kernel.training(flags, gpus=2, tta=2)
+    assert (job.slug, job.files, job.kernel, job.dataset) == (SLUG, {"x.safetensors": tmp_path / "x.safetensors"}, "paddy-train", "paddy-offline")
+    assert job.settings == dict(weights="x.safetensors", gpus=2, train=["--arch", "resnet18", "--size", "32", "--no-flip", "--cache"],
+                                predict=["--tta", "2", "--run", "resnet18-32x32"])
+    text = kernel.script(dict(wheel=WHEEL, dataset="me/paddy-offline", **job.settings))
+    assert settings(text) == dict(wheel=WHEEL, dataset="me/paddy-offline", **job.settings)
