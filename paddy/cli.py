@@ -30,6 +30,7 @@ def _run_flags(p):
     p.add_argument("--method", help="fine_tune | fit_one_cycle")
     p.add_argument("--lr", help="learning rate, or 'auto' for lr_find's valley (default 0.01)")
     p.add_argument("--precision", help="auto | fp16 | bf16 | fp32 (auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32)")
+    p.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None, help="on a GPU, cuDNN's deterministic kernels (slower); default: its benchmark mode")
     p.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=None, help="start from pretrained weights (default on)")
     p.add_argument("--weights", help="local pretrained weights file (safetensors or .pth, timm layout); never uses the network")
     p.add_argument("--workers", type=int, help="DataLoader worker processes (default: fastai's)")
@@ -67,7 +68,7 @@ def cmd_lr_find(args):
     print(f"lr_find: valley {sugg['valley']:.2e}  slide {sugg['slide']:.2e}  plot {Path(cfg.runs_dir) / cfg.run_name / 'lr_find.png'}")
 
 
-RESUME_KEEPS = ("data", "workers", "runs_dir", "cache_dir")  # where things are on this machine: free to change on resume
+RESUME_KEEPS = ("data", "workers", "runs_dir", "cache_dir", "accum")  # this machine's paths and memory: free to change on resume
 
 
 def _resume_config(args):
@@ -111,7 +112,7 @@ def cmd_predict(args):
     slug = args.slug or load_meta(find(names[0] if names else None, args.runs_dir))["config"]["slug"]
     root = data_root(slug, args.data)
     out = predict(names, root, tta=args.tta, weights=fold_weights, out=args.out, runs_dir=args.runs_dir, bs=args.bs, workers=args.workers,
-                  use_checkpoint=args.use_checkpoint)
+                  use_checkpoint=args.use_checkpoint, precision=args.precision)
     cv = ensemble_cv(given, weights, args.runs_dir) if given else None
     print(f"wrote {out}" + ("" if cv is None else f"; out-of-fold accuracy of this ensemble {cv:.4f}"))
 
@@ -194,6 +195,7 @@ def parser():
     p.add_argument("--out", help="submission CSV (default submissions/RUN.csv)")
     p.add_argument("--runs-dir", default="runs", help="where run folders live (default runs)")
     p.add_argument("--use-checkpoint", action="store_true", help="predict an unfinished run from its last finished epoch")
+    p.add_argument("--precision", choices=("fp16", "bf16", "fp32"), help="on a GPU, predict in this precision (default: each run's own)")
     p.set_defaults(func=cmd_predict)
     p = sub.add_parser("cv", help="train every fold of a stratified K-fold (runs NAME-fI), then out-of-fold predictions into runs/NAME-cv")
     _run_flags(p)

@@ -43,6 +43,7 @@ class Config:
     method: str = "fine_tune"
     lr: float | str = 0.01           # a number, or "auto" for lr_find's valley
     precision: str = "auto"
+    deterministic: bool = False      # cuDNN's deterministic kernels on a GPU; default: its benchmark mode (fastest)
     pretrained: bool = True
     weights: str | None = None       # local weights file in timm layout; never touches the network
     workers: int | None = None       # DataLoader workers; None: fastai's default

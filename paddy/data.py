@@ -100,9 +100,17 @@ def datablock(vocab, valid_idx, size, presize, resize="squish", min_scale=0.75, 
                      item_tfms=item_resize(presize, resize), batch_tfms=batch_tfms)
 
 
+def seed(value, deterministic=False):
+    """fastai's set_seed for every RNG. On a GPU, cuDNN runs in benchmark mode (it times its kernels once and keeps the
+    fastest) unless `deterministic`, which fixes it to deterministic kernels, as set_seed(reproducible=True) does."""
+    import torch
+    from fastai.vision.all import set_seed
+    set_seed(value, reproducible=deterministic)
+    if not deterministic: torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = False, True
+
+
 def dataloaders(cfg, spec, items=None):
     "Train/valid DataLoaders for a Config and a ModelSpec: the fastai recipe, split stratified and seeded."
-    from fastai.vision.all import set_seed
     from .kaggle import data_root
     items = train_items(data_root(cfg.slug, cfg.data)) if items is None else items
     vocab = sorted(items.label.unique())
@@ -113,7 +121,7 @@ def dataloaders(cfg, spec, items=None):
     if cfg.cache:
         from .cache import cached
         items = items.assign(path=cached(items.path, cfg.presize, cfg.cache_dir, cfg.resize))
-    set_seed(cfg.seed, reproducible=True)
+    seed(cfg.seed, cfg.deterministic)
     valid_idx = folds.valid_idx(items.label, cfg.folds, cfg.fold, cfg.seed) if cfg.folds else stratified_split(items.label, cfg.valid_pct, cfg.seed)
     block = datablock(vocab, valid_idx, cfg.size, cfg.presize, cfg.resize, cfg.min_scale, cfg.flip, spec.mean, spec.std,
                       extra=targets.extra(cfg, items))

@@ -72,7 +72,7 @@ def out_of_fold(folders, out, tta=0, bs=64, workers=None):
     import pandas as pd
     from . import data, runs, targets
     from .kaggle import data_root
-    from .predict import probabilities
+    from .predict import check_finite, probabilities
     rows, fold_acc, vocab = [], [], None
     for folder in folders:
         meta = runs.load_meta(folder)
@@ -83,7 +83,8 @@ def out_of_fold(folders, out, tta=0, bs=64, workers=None):
         items = items[~items.image_id.isin(list(meta.get("skipped_images", {})))].reset_index(drop=True)
         items = items.iloc[valid_idx(items.label, cfg["folds"], cfg["fold"], cfg["seed"])]
         model = targets.label_head(runs.load_model(folder, meta), meta)
-        probs = probabilities(model, data.test_dataloader(meta, list(items.path), bs, workers, tta=tta))
+        probs = probabilities(model, data.test_dataloader(meta, list(items.path), bs, workers, tta=tta), precision=meta["precision"])
+        check_finite(probs, list(items.image_id), folder.name, meta["precision"])
         pred = np.asarray(vocab)[probs.argmax(1)]
         fold_acc.append(float((pred == items.label.to_numpy()).mean()))
         rows.append(pd.DataFrame(probs, columns=[f"p_{v}" for v in vocab]).assign(

@@ -2,6 +2,7 @@
 
 fastai's MixedPrecision autocasts with device type 'cuda' only, so on a CPU it does nothing.
 """
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -18,13 +19,28 @@ def cpu_has_native_bf16():
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def gpu_has_native_bf16():
+    "True on GPUs of compute capability 8.0 and up (A100, H100, L4…); T4 and P100 emulate bf16, far slower than fp16."
+    return torch.cuda.get_device_capability() >= (8, 0)
+
+
 def resolve(precision, cuda=None):
-    "Turn auto | fp16 | bf16 | fp32 into what this machine will run: fp16, bf16 or fp32."
+    "Turn auto | fp16 | bf16 | fp32 into what this machine will run: fp16, bf16 or fp32 (auto never picks bf16 on a GPU)."
     cuda = torch.cuda.is_available() if cuda is None else cuda
     if precision == "auto": return "fp16" if cuda else ("bf16" if cpu_has_native_bf16() else "fp32")
     if precision == "fp16" and not cuda:
         raise PaddyError("--precision fp16 needs a CUDA GPU; on a CPU use --precision bf16 or fp32 (or auto)")
+    if precision == "bf16" and cuda and not gpu_has_native_bf16():
+        major, minor = torch.cuda.get_device_capability()
+        raise PaddyError(f"--precision bf16 needs a GPU with native bf16 (compute capability 8.0+); this {torch.cuda.get_device_name()} "
+                         f"has {major}.{minor} and would emulate it: use --precision fp16 (or auto)")
     return precision
+
+
+def inference(device, precision):
+    "The autocast of a run's `precision` for prediction on `device`: fp16 or bf16 on a GPU; on a CPU, or for fp32, none."
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision) if torch.device(device).type == "cuda" else None
+    return torch.autocast("cuda", dtype) if dtype else nullcontext()
 
 
 class CPUAutocast(Callback):

@@ -22,29 +22,34 @@ def test_files(root):
     return files
 
 
-def predict_run(folder, root, tta=4, bs=64, workers=None, use_checkpoint=False):
+def predict_run(folder, root, tta=4, bs=64, workers=None, use_checkpoint=False, precision=None):
     """Class probabilities of one run on root/test_images (sorted by name); saved in the run folder. Returns (ids, probs).
-    A test image that does not decode is predicted from a black image, named in a warning and in meta.json."""
+    A test image that does not decode is predicted from a black image, named in a warning and in meta.json.
+    On a GPU the run predicts in the precision it trained in, unless `precision` (fp16 | bf16 | fp32) says otherwise."""
     files = test_files(root)
     meta = runs.load_meta(folder)
     model = targets.label_head(runs.load_model(folder, meta, use_checkpoint), meta)
     bad = checks.scan(files)
     if bad: checks.warn(f"{len(bad)} UNREADABLE test image(s) predicted from a blank image: {checks.describe_bad(bad, 20)}")
     runs.update_meta(folder, test_unreadable={Path(p).name: r for p, r in bad.items()}, tta=tta)
-    probs = probabilities(model, data.test_dataloader(meta, files, bs, workers, unreadable=bad, tta=tta))
+    precision = precision or meta["precision"]
+    probs = probabilities(model, data.test_dataloader(meta, files, bs, workers, unreadable=bad, tta=tta), precision=precision)
     ids = [f.name for f in files]
+    check_finite(probs, ids, Path(folder).name, precision)
     runs.save_probs(folder, ids, probs)
     return ids, probs
 
 
-def probabilities(model, dl, beta=0.25):
-    """Softmax probabilities (NumPy) of `model` over the test DataLoader `dl`. When `dl` gives TTA views
-    (data.test_dataloader with `tta`), fastai's TTA result: lerp(mean over the augmented views, the plain view, beta)."""
+def probabilities(model, dl, beta=0.25, precision="fp32"):
+    """Softmax probabilities (NumPy) of `model` over the test DataLoader `dl`, under the autocast of `precision` on a GPU.
+    When `dl` gives TTA views (data.test_dataloader with `tta`), fastai's TTA result: lerp(mean over the augmented
+    views, the plain view, beta)."""
     import torch
+    from .precision import inference
     device = torch.device(dl.device or "cpu")
     model = model.to(device).eval()
     out = []
-    with torch.no_grad(), torch.autocast("cuda", torch.float16, enabled=device.type == "cuda"):  # fastai's to_fp16 on a GPU
+    with torch.no_grad(), inference(device, precision):
         for (x,) in dl:
             if x.dim() == 4:
                 out.append(model(x).float().softmax(-1))
@@ -52,6 +57,13 @@ def probabilities(model, dl, beta=0.25):
             views = torch.stack([model(v).float().softmax(-1) for v in x])
             out.append(torch.lerp(views[:-1].mean(0), views[-1], beta))
     return torch.cat(out).cpu().numpy()
+
+
+def check_finite(probs, ids, run, precision):
+    "Refuse probabilities that hold NaN or inf (a model that overflowed): their argmax would silently be the first label."
+    bad = [i for i, row in zip(ids, np.isfinite(probs).all(1)) if not row]
+    if bad: raise PaddyError(f"run {run} gave non-finite probabilities for {len(bad)} of {len(ids)} images (e.g. {', '.join(map(str, bad[:3]))}) "
+                             f"in {precision}: predict with --precision fp32; if they persist, the weights hold NaN: train the run again")
 
 
 def ensemble(folders, weights=None):
@@ -80,10 +92,10 @@ def write_submission(ids, probs, vocab, root, out):
     return submission.write(df, out)
 
 
-def predict(run_names, root, tta=4, weights=None, out=None, runs_dir="runs", bs=64, workers=None, use_checkpoint=False):
+def predict(run_names, root, tta=4, weights=None, out=None, runs_dir="runs", bs=64, workers=None, use_checkpoint=False, precision=None):
     "Predict each run (TTA), average them, and write submissions/<name>.csv. Returns the CSV path."
     folders = [runs.find(n, runs_dir) for n in (run_names or [None])]
-    for folder in folders: predict_run(folder, root, tta, bs, workers, use_checkpoint)
+    for folder in folders: predict_run(folder, root, tta, bs, workers, use_checkpoint, precision)
     ids, probs, vocab = ensemble(folders, weights)
     out = out or Path("submissions") / ("+".join(f.name for f in folders) + ".csv")
     return write_submission(ids, probs, vocab, root, out)

@@ -1,5 +1,6 @@
 """The trainer: a fastai Learner over a timm model, lr_find, fine_tune or fit_one_cycle, and the run folder."""
 import sys, time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -150,17 +151,45 @@ def train(cfg, resume=False):
     learn = learner(dls, spec, cfg, folder)  # weights that fail to load leave no run folder behind
     if not resume: runs.start(folder, meta)
     lr = saved[1]["lr"] if saved else cfg.lr
-    if lr == "auto":  # found once, on rank 0, when several processes train
-        meta["lr_find"] = distributed.same_on_every_rank(lambda: lr_find(learn, folder))
-        lr = meta["lr_find"]["valley"]
     total = cfg.epochs + (cfg.method == "fine_tune")
     history = History(total, echo=not sys.stdout.isatty(), rows=saved[1]["history"] if saved else ())
-    learn.add_cbs([history, Checkpoint(folder, history, dict(lr=lr, epochs_total=total))])
     start = time.time()
-    with distributed.context(learn, cfg.size): fit(learn, cfg, lr, history, saved)
+    with out_of_memory_hint(cfg, folder):
+        if lr == "auto":  # found once, on rank 0, when several processes train
+            meta["lr_find"] = distributed.same_on_every_rank(lambda: lr_find(learn, folder))
+            lr = meta["lr_find"]["valley"]
+        learn.add_cbs([history, Checkpoint(folder, history, dict(lr=lr, epochs_total=total))])
+        with distributed.context(learn, cfg.size): fit(learn, cfg, lr, history, saved)
     runs.save_weights(folder, learn.model)
     hist = history.frame()
     meta |= dict(lr=lr, train_seconds=round(time.time() - start, 1), history=hist.to_dict("records"),
                  valid_error=float(hist["error_rate"].iloc[-1]) if "error_rate" in hist else None)
     runs.finish(folder, meta, hist)
+    release(learn)
     return folder
+
+
+@contextmanager
+def out_of_memory_hint(cfg, folder):
+    "CUDA running out of memory becomes one line: the model, size and micro-batch, and what to change (`--accum`)."
+    import torch
+    try: yield
+    except torch.cuda.OutOfMemoryError:
+        h, w = cfg.size
+        what = f"out of GPU memory training {cfg.arch} at {h}x{w} in micro-batches of {cfg.bs // cfg.accum} images"
+        more = f"--accum {cfg.accum * 2}" if cfg.bs % (cfg.accum * 2) == 0 else None
+        if (Path(folder) / runs.CHECKPOINT).is_file() and more:
+            raise PaddyError(f"{what}: the last finished epoch is saved; continue in smaller micro-batches with "
+                             f"`paddy train --resume {cfg.run_name} {more}`") from None
+        raise PaddyError(f"{what}: " + (f"use {more} (the same {cfg.bs} images a step) or a smaller --bs" if more else
+                                        "use a smaller --bs or --size, or a smaller model")) from None
+
+
+def release(learn):
+    """Free a finished Learner as soon as the caller drops it, not at some later garbage collection (its callbacks and
+    it refer to each other), and return the GPU memory it cached: `paddy cv` trains fold after fold."""
+    import gc, torch
+    learn.remove_cbs(list(learn.cbs))  # each callback lets go of the Learner
+    learn.model = learn.opt = None
+    gc.collect()
+    if torch.cuda.is_available(): torch.cuda.empty_cache()
