@@ -15,7 +15,7 @@ RUN_FLAGS = $(call flag,CONFIG,config) $(call flag,DATA,data) $(call flag,SLUG,s
 # EXP=NAME runs the preset experiments/NAME.toml (flags still win), e.g. `make train EXP=part2-convnext-small EPOCHS=3`.
 RUN_FLAGS += $(if $(EXP),--config experiments/$(EXP).toml) $(call flag,LABEL_SMOOTHING,label-smoothing) \
 	$(call flag,MIXUP,mixup) $(call flag,CUTMIX,cutmix) $(call flag,EMA,ema) $(call flag,INIT_FROM,init-from) \
-	$(call flag,TARGETS,targets) $(call flag,FOLDS,folds) $(call flag,FOLD,fold)
+	$(call flag,TARGETS,targets) $(call flag,FOLDS,folds) $(call flag,FOLD,fold) $(call flag,TRACKER,tracker)
 # GPUS=N (N > 1) trains with N processes under torchrun (DDP through fastai + accelerate; rank 0 writes the run).
 LAUNCH = $(if $(filter-out 0 1,$(GPUS)),$(BIN)/torchrun --standalone --nproc_per_node $(GPUS) --local-ranks-filter 0 -m paddy.cli,$(PADDY))
 PREDICT_FLAGS = $(call flag,RUN,run) $(call flag,RUN_WEIGHTS,run-weights) $(call flag,DATA,data) \
@@ -25,7 +25,7 @@ DEMO      := data/demo-digits
 DEMO_W    := data/weights/mobilenetv2_100.safetensors
 DEMO_RUN  := demo-mobilenetv2
 
-.PHONY: install data demo lr-find train cv runs predict submit submissions kernel models test bench clean
+.PHONY: install data demo lr-find train cv runs report predict submit submissions kernel models zoo-check test bench gpu-check clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ cv: $(STAMP)
 runs: $(STAMP)
 	$(PADDY) runs
 
+# reports/RUN.html for each run or cv folder in RUN (comma-separated; two or more: also a comparison page; none: all), and reports/index.html.
+report: $(STAMP)
+	$(PADDY) report $(RUN) $(call flag,DATA,data)
+
 predict: $(STAMP)
 	$(PADDY) predict $(PREDICT_FLAGS)
 
@@ -72,6 +76,10 @@ kernel: $(STAMP)
 models: $(STAMP)
 	$(PADDY) models
 
+# One training batch of every model in `paddy models` at its own input size, and of every preset (no pretrained weights).
+zoo-check: $(STAMP)
+	$(BIN)/python scripts/zoo_check.py $(if $(ONLY),--only '$(ONLY)')
+
 demo: $(STAMP)
 	$(BIN)/python scripts/make_demo.py --out $(DEMO) --weights $(DEMO_W)
 	$(PADDY) train --data $(DEMO) --arch mobilenetv2_100 --weights $(DEMO_W) --size 32 --item-size 32 --no-flip \
@@ -86,5 +94,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python scripts/bench.py $(if $(QUICK),--quick) $(call flag,OUT,out)
 
+# `make gpu-check` checks paddy on a CUDA GPU (< 8 min): gpu_check.json + BENCHMARKS.md's GPU section (OUT=DIR elsewhere).
+# CPU=1 rehearses every check, tiny, on a CPU (files in build/gpu-check-cpu). On the device tool: README, "The GPU check".
+gpu-check: $(STAMP)
+	$(BIN)/python scripts/gpu_check.py $(if $(CPU),--cpu) $(call flag,OUT,out)
+
 clean:
-	rm -rf runs submissions/*.csv $(DEMO) $(DEMO)-solution.csv
+	rm -rf runs reports submissions/*.csv $(DEMO) $(DEMO)-solution.csv
