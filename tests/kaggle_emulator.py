@@ -1,4 +1,8 @@
-"""A local Kaggle API that the unmodified kaggle client talks to (FACTS §4), for tests and by hand.
+"""A local Kaggle API that the unmodified kaggle client (kaggle 2.x + kagglesdk) talks to, for tests and by hand.
+
+The client has no URL setting. With KAGGLE_API_ENVIRONMENT=LOCALHOST (read at import) it sends every call as
+`POST http://localhost/api/v1/<service>/<Method>` with a camelCase JSON body; HTTP_PROXY pointing here (and no
+NO_PROXY) delivers those requests to this server on any port. Errors are JSON `{"code", "message"}` with that status.
 
 Standalone: `python tests/kaggle_emulator.py --port 8765 --competition DIR --solution CSV` prints the
 `export` lines that point the real client here, then serves until Ctrl-C. In tests: the `kaggle_emulator`
@@ -173,7 +177,7 @@ class KaggleEmulator:
     def proxy(self): return f"http://127.0.0.1:{self.port}"
 
     def client_env(self):
-        "Variables that point the real kaggle client here (FACTS §4 way (a)): set these, unset the rest."
+        "Variables that point the real kaggle client here (see the module's docstring): set these, unset the rest."
         return {"KAGGLE_API_ENVIRONMENT": "LOCALHOST", "HTTP_PROXY": self.proxy, "http_proxy": self.proxy}
 
     def environ(self, home):
