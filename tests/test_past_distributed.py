@@ -13,8 +13,9 @@ TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--np
 
 def test_two_processes_match_one(tmp_path, one_thread):
     root, _ = make_competition(tmp_path / "comp", per_label=12)
-    base = dict(data=str(root), arch="resnet18", pretrained=False, size=32, epochs=3, workers=0, precision="fp32",
-                method="fit_one_cycle", lr=0.01, cache_dir=str(tmp_path / "cache"), runs_dir=str(tmp_path / "runs"))
+    # lr 0.003 over 5 epochs: at 0.01 over 3, both runs swung between 0 and 50% error on an AMX CPU (fine on an AVX2 one)
+    base = dict(data=str(root), arch="resnet18", pretrained=False, size=32, epochs=5, workers=0, precision="fp32",
+                method="fit_one_cycle", lr=0.003, cache_dir=str(tmp_path / "cache"), runs_dir=str(tmp_path / "runs"))
     (tmp_path / "tmp").mkdir()
     env = ONE_THREAD | dict(PYTHONPATH=str(REPO), TMPDIR=str(tmp_path / "tmp"))
     proc = subprocess.run([*TORCHRUN, str(REPO / "tests" / "past_ddp_train.py"), str(tmp_path / "ranks.json"),
@@ -23,17 +24,17 @@ def test_two_processes_match_one(tmp_path, one_thread):
     ranks = json.loads((tmp_path / "ranks.json").read_text())
     r0, r1 = ranks["ranks"]
     assert r0["folder"] == str(tmp_path / "runs" / "ddp") and not r1["folder"].startswith(str(tmp_path / "runs"))
-    assert 0 < r0["batches"] == r1["batches"] <= 3 * -(-r0["epoch_batches"] // 2)  # each rank trained on half of every epoch
+    assert 0 < r0["batches"] == r1["batches"] <= 5 * -(-r0["epoch_batches"] // 2)  # each rank trained on half of every epoch
     assert ranks["sums"][0] == ranks["sums"][1]  # gradients were averaged: both ranks hold the same weights
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["ddp"] and not list((tmp_path / "tmp").glob("paddy-rank*"))  # scratch removed
 
     single = train.train(make_config(**base | dict(bs=8, name="single")))  # the same 8 images a step, in one process
     ddp, one = runs.load_meta(tmp_path / "runs" / "ddp"), runs.load_meta(single)
     assert ddp["finished"] and ddp["world_size"] == 2 and one["world_size"] == 1
-    assert (ddp["n_train"], ddp["n_valid"], len(ddp["history"])) == (one["n_train"], one["n_valid"], 3)
+    assert (ddp["n_train"], ddp["n_valid"], len(ddp["history"])) == (one["n_train"], one["n_valid"], 5)
     for meta in (ddp, one):  # both learn the two colours (4 validation images: one epoch's single miss is noise)
         losses, errors = [h["valid_loss"] for h in meta["history"]], [h["error_rate"] for h in meta["history"]]
-        assert min(losses[1:]) < losses[0] and min(errors) == 0 and meta["valid_error"] <= 0.25
+        assert min(losses[1:]) < losses[0] and min(errors) == 0 and meta["valid_error"] <= 0.25, (meta["name"], meta["history"])
     assert abs(ddp["history"][-1]["valid_loss"] - one["history"][-1]["valid_loss"]) < 0.3
 
 
