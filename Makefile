@@ -16,16 +16,17 @@ RUN_FLAGS = $(call flag,CONFIG,config) $(call flag,DATA,data) $(call flag,SLUG,s
 RUN_FLAGS += $(if $(EXP),--config experiments/$(EXP).toml) $(call flag,LABEL_SMOOTHING,label-smoothing) \
 	$(call flag,MIXUP,mixup) $(call flag,CUTMIX,cutmix) $(call flag,EMA,ema) $(call flag,INIT_FROM,init-from) \
 	$(call flag,TARGETS,targets) $(call flag,FOLDS,folds) $(call flag,FOLD,fold) $(call flag,TRACKER,tracker)
+RUN_FLAGS += $(call flag,PSEUDO,pseudo) $(call flag,PSEUDO_THRESHOLD,pseudo-threshold) $(call flag,SWA,swa)
 # GPUS=N (N > 1) trains with N processes under torchrun (DDP through fastai + accelerate; rank 0 writes the run).
 LAUNCH = $(if $(filter-out 0 1,$(GPUS)),$(BIN)/torchrun --standalone --nproc_per_node $(GPUS) --local-ranks-filter 0 -m paddy.cli,$(PADDY))
 PREDICT_FLAGS = $(call flag,RUN,run) $(call flag,RUN_WEIGHTS,run-weights) $(call flag,DATA,data) \
-	$(call flag,SLUG,slug) $(call flag,TTA,tta) $(call flag,OUT,out)
+	$(call flag,SLUG,slug) $(call flag,TTA,tta) $(call flag,OUT,out) $(call flag,BLEND,blend)
 
 DEMO      := data/demo-digits
 DEMO_W    := data/weights/mobilenetv2_100.safetensors
 DEMO_RUN  := demo-mobilenetv2
 
-.PHONY: install data demo lr-find train cv runs report predict submit submissions kernel models zoo-check test bench gpu-check clean
+.PHONY: install data demo lr-find train cv blend runs report predict submit submissions kernel models zoo-check test bench gpu-check clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +48,11 @@ train: $(STAMP)
 # Stratified K-fold (FOLDS, default 5): trains RUN-f0 ... and writes runs/RUN-cv/{oof.csv,cv.json}; `make predict RUN=RUN-cv`.
 cv: $(STAMP)
 	$(PADDY) cv $(RUN_FLAGS) $(call flag,TTA,tta)
+
+# Ensemble weights of cv folders from their out-of-fold predictions: `make blend RUN=a-cv,b-cv [BLEND=NAME] [BLEND_METHOD=logloss]`,
+# then `make predict BLEND=NAME`.
+blend: $(STAMP)
+	$(PADDY) blend $(RUN) $(call flag,BLEND,name) $(call flag,BLEND_METHOD,method)
 
 runs: $(STAMP)
 	$(PADDY) runs
@@ -94,7 +100,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python scripts/bench.py $(if $(QUICK),--quick) $(call flag,OUT,out)
 
-# `make gpu-check` checks paddy on a CUDA GPU (< 8 min): gpu_check.json + BENCHMARKS.md's GPU section (OUT=DIR elsewhere).
+# `make gpu-check` checks paddy on a CUDA GPU (sized for < 8 min): gpu_check.json + BENCHMARKS.md's GPU section (OUT=DIR).
 # CPU=1 rehearses every check, tiny, on a CPU (files in build/gpu-check-cpu). On the device tool: README, "The GPU check".
 gpu-check: $(STAMP)
 	$(BIN)/python scripts/gpu_check.py $(if $(CPU),--cpu) $(call flag,OUT,out)

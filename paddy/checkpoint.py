@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from fastai.callback.core import Callback
 
-from . import distributed, runs
+from . import distributed, runs, swa
 from .errors import PaddyError
 
 
@@ -59,7 +59,8 @@ def training_state(learn):
     if ema := _ema(learn):
         average, state["ema_steps"] = ema.state()
         tensors |= {f"ema.{k}": v for k, v in average.items()}
-    return tensors, state
+    averaged, info = swa.state(learn)  # --swa: the running sum of the last epochs' weights
+    return tensors | averaged, state | info
 
 
 def restore_state(learn, tensors, state):
@@ -72,6 +73,7 @@ def restore_state(learn, tensors, state):
     for dl, st in zip((learn.dls.train, learn.dls.valid), state["rng_dls"]): dl.rng.setstate(_tuples(st))
     if (ema := _ema(learn)) and "ema_steps" in state:
         ema.restore({k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")}, state["ema_steps"])
+    swa.restore(learn, tensors, state)
 
 
 def _ema(learn):

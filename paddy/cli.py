@@ -44,6 +44,10 @@ def _run_flags(p):
     p.add_argument("--folds", type=int, help="stratified K-fold: split into K folds and validate on --fold")
     p.add_argument("--fold", type=int, help="the fold (0 to K-1) to validate on")
     p.add_argument("--targets", help="train.csv columns to predict, label first, e.g. label,variety (default label)")
+    p.add_argument("--tracker", help="also log the run to tensorboard or wandb (optional extras: pip install 'paddy[tensorboard]')")
+    p.add_argument("--pseudo", metavar="SOURCE", help="add the test images a blend, run or cv folder predicts confidently to the training part (a CSV: with --pseudo-threshold 0)")
+    p.add_argument("--pseudo-threshold", type=float, help="least probability of a pseudo-labelled test image (default 0.9)")
+    p.add_argument("--swa", type=int, help="average the weights of the last K epochs and keep the average if it validates better (default 0: off)")
     p.add_argument("--name", help="run name: the folder runs/NAME (default ARCH-HxW, plus -fI for fold I)")
     p.add_argument("--runs-dir", help="where run folders live (default runs)")
 
@@ -98,6 +102,9 @@ def cmd_train(args):
         close()
     meta = load_meta(folder)
     print(f"trained {meta['name']}: valid error {meta['valid_error']:.4f}, {meta['train_seconds']:.0f}s -> {folder}")
+    from .distributed import rank
+    from .pages import write
+    if rank() == 0: print(f"report {write([str(folder)], folder.parent)[0]}")
 
 
 def cmd_predict(args):
@@ -105,6 +112,8 @@ def cmd_predict(args):
     from .predict import predict
     from .runs import find, load_meta
     from .folds import ensemble_cv, expand
+    from .blend import as_runs
+    if args.blend: args.run, args.run_weights, args.out = as_runs(args.blend, args.run or args.run_weights, args.out, args.runs_dir)
     given = args.run.split(",") if args.run else None
     weights = args.run_weights.split(",") if args.run_weights else None
     names, fold_weights = expand(given, weights, args.runs_dir) if given else (None, weights)  # a cv folder: its folds
@@ -115,6 +124,10 @@ def cmd_predict(args):
                   use_checkpoint=args.use_checkpoint, precision=args.precision)
     cv = ensemble_cv(given, weights, args.runs_dir) if given else None
     print(f"wrote {out}" + ("" if cv is None else f"; out-of-fold accuracy of this ensemble {cv:.4f}"))
+    from .checks import warn
+    from .valid import tta_note
+    notes = [tta_note(load_meta(find(n, args.runs_dir))) for n in names or [None]] if args.tta else []
+    for note in filter(None, notes): warn(note)
 
 
 def cmd_cv(args):
@@ -126,6 +139,19 @@ def cmd_cv(args):
     out = cross_validate(_config(args), tta=args.tta, workers=args.workers)
     cv = load_cv(out)
     print(f"cv accuracy {cv['accuracy']:.4f} (error {cv['error']:.4f}) over {cv['folds']} folds, {cv['n']} images -> {out}")
+    from .pages import write
+    print(f"report {write([str(out)], out.parent)[0]}")
+
+
+def cmd_report(args):
+    from .pages import write
+    for path in write([n for a in args.run for n in a.split(",") if n] or None, args.runs_dir, args.out, args.data): print(f"wrote {path}")
+
+
+def cmd_blend(args):
+    from .blend import blend, blends_dir, summary
+    result = blend([n for n in args.cv.split(",") if n], args.name, args.method, args.rounds, args.runs_dir)
+    print("\n".join(summary(result) + [f"wrote {blends_dir(args.runs_dir) / (result['name'] + '.json')}"]))
 
 
 def cmd_runs(args):
@@ -187,6 +213,7 @@ def parser():
     p = sub.add_parser("predict", help="TTA predictions of one or more runs, averaged into submissions/NAME.csv")
     p.add_argument("--run", help="run name(s), comma-separated (default: the newest finished run)")
     p.add_argument("--run-weights", help="ensemble weights, comma-separated, one per run")
+    p.add_argument("--blend", metavar="NAME", help="predict blend NAME (blends/NAME.json from `paddy blend`): its cv folders, weighted")
     p.add_argument("--data", help="competition folder (default: the run's competition)")
     p.add_argument("--slug", help="Kaggle competition slug (default: the run's)")
     p.add_argument("--tta", type=int, default=4, help="TTA augmented passes (0: plain prediction; default 4)")
@@ -201,9 +228,22 @@ def parser():
     _run_flags(p)
     p.add_argument("--tta", type=int, default=4, help="TTA augmented passes of the out-of-fold predictions (default 4)")
     p.set_defaults(func=cmd_cv)
+    p = sub.add_parser("blend", help="ensemble weights of cv folders chosen on their out-of-fold predictions, into blends/NAME.json")
+    p.add_argument("cv", help="cv folders (NAME-cv from `paddy cv`), comma-separated")
+    p.add_argument("--name", help="the blend's name: blends/NAME.json (default: the cv folders joined by +)")
+    p.add_argument("--method", default="greedy", help="greedy: forward selection with replacement (Caruana); logloss: weights of least log-loss")
+    p.add_argument("--rounds", type=int, default=25, help="greedy selection steps (default 25)")
+    p.add_argument("--runs-dir", default="runs", help="where run folders live (default runs; blends go beside it)")
+    p.set_defaults(func=cmd_blend)
     p = sub.add_parser("runs", help="a table of the runs: arch, size, epochs, valid error, CV, TTA, time")
     p.add_argument("--runs-dir", default="runs", help="where run folders live (default runs)")
     p.set_defaults(func=cmd_runs)
+    p = sub.add_parser("report", help="HTML pages of runs, cv folders and a comparison into reports/, with reports/index.html")
+    p.add_argument("run", nargs="*", help="runs or cv folders, comma-separated (default: every one); several: also a comparison page")
+    p.add_argument("--runs-dir", default="runs", help="where run folders live (default runs)")
+    p.add_argument("--out", default="reports", help="folder of the pages (default reports)")
+    p.add_argument("--data", help="competition folder for the top losses' thumbnails (default: the run's)")
+    p.set_defaults(func=cmd_report)
     p = sub.add_parser("data", help="download and extract the competition data into DEST/SLUG")
     p.add_argument("--slug", default=SLUG)
     p.add_argument("--dest", default="data")

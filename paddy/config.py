@@ -3,7 +3,7 @@ import dataclasses, tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from . import folds, options, targets
+from . import folds, options, pseudo, swa, targets, tracking
 from .errors import PaddyError
 
 RESIZE_METHODS = ("squish", "crop", "pad")
@@ -57,12 +57,16 @@ class Config:
     folds: int | None = None         # stratified K-fold: validate on fold `fold` of `folds` instead of valid_pct
     fold: int | None = None
     targets: tuple = ("label",)      # train.csv columns the model predicts, one head each; the first is the submission's
-    name: str | None = None          # run folder name; None: <arch>-<H>x<W>[-f<fold>]
+    tracker: str | None = None       # experiment tracker: tensorboard | wandb (optional extras, paddy/tracking.py); None: off
+    pseudo: str | None = None        # blend, run or CSV whose confident test predictions join the training part (paddy/pseudo.py)
+    pseudo_threshold: float = 0.9    # least probability of a pseudo-labelled test image (0: every image; a CSV needs 0)
+    swa: int = 0                     # average the weights of the last K epochs, keep it if it validates better (paddy/swa.py); 0: off
+    name: str | None = None          # run folder name; None: <arch>-<H>x<W>[-pl][-f<fold>]
     runs_dir: str = "runs"
 
     @property
     def run_name(self):
-        return self.name or f"{self.arch}-{self.size[0]}x{self.size[1]}" + (f"-f{self.fold}" if self.folds else "")
+        return self.name or f"{self.arch}-{self.size[0]}x{self.size[1]}" + ("-pl" if self.pseudo else "") + (f"-f{self.fold}" if self.folds else "")
 
     @property
     def presize(self):
@@ -115,7 +119,7 @@ def check(cfg):
     if not 0 < float(cfg.min_scale) <= 1: raise PaddyError(f"--min-scale {cfg.min_scale} must be in (0, 1], e.g. 0.75")
     if cfg.weights and not cfg.pretrained: raise PaddyError("--weights and --no-pretrained conflict: drop one of them")
     if cfg.weights and not Path(cfg.weights).is_file(): raise PaddyError(f"weights file {cfg.weights} not found; check the path")
-    for part in (targets, options, folds): part.check(cfg)
+    for part in (targets, options, folds, tracking, swa, pseudo): part.check(cfg)
     return cfg
 
 

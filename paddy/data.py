@@ -109,8 +109,9 @@ def seed(value, deterministic=False):
     if not deterministic: torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = False, True
 
 
-def dataloaders(cfg, spec, items=None):
-    "Train/valid DataLoaders for a Config and a ModelSpec: the fastai recipe, split stratified and seeded."
+def dataloaders(cfg, spec, items=None, train_only=None):
+    """Train/valid DataLoaders for a Config and a ModelSpec: the fastai recipe, split stratified and seeded.
+    `train_only` rows (pseudo-labels, paddy/pseudo.py) join the training part after the split, never validation."""
     from .kaggle import data_root
     items = train_items(data_root(cfg.slug, cfg.data)) if items is None else items
     vocab = sorted(items.label.unique())
@@ -123,6 +124,7 @@ def dataloaders(cfg, spec, items=None):
         items = items.assign(path=cached(items.path, cfg.presize, cfg.cache_dir, cfg.resize))
     seed(cfg.seed, cfg.deterministic)
     valid_idx = folds.valid_idx(items.label, cfg.folds, cfg.fold, cfg.seed) if cfg.folds else stratified_split(items.label, cfg.valid_pct, cfg.seed)
+    if train_only is not None: items = pd.concat([items, train_only], ignore_index=True)  # after valid_idx: training only
     block = datablock(vocab, valid_idx, cfg.size, cfg.presize, cfg.resize, cfg.min_scale, cfg.flip, spec.mean, spec.std,
                       extra=targets.extra(cfg, items))
     from .loader import WorkerBatchDL

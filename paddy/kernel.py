@@ -17,7 +17,7 @@ from .files import write_json
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO / "scripts" / "kaggle_kernel.py"
 CODE_FILE = "paddy_kernel.py"
-LOCAL_ONLY = ("data", "runs_dir", "cache_dir", "init_from")  # run flags naming this machine's files: a kernel has its own
+LOCAL_ONLY = ("data", "runs_dir", "cache_dir", "init_from", "pseudo")  # run flags naming this machine's files: a kernel has its own
 ACCELERATORS = {"t4": ("NvidiaTeslaT4", 2)}  # --accelerator: Kaggle's machine shape and its GPUs (the client: "GPU T4 x2")
 RETIRED = {"p100": "the kaggle client marks NvidiaTeslaP100 retired: Kaggle runs such a session on a T4 instead"}
 

@@ -1,11 +1,12 @@
-"""`paddy runs`: one line per run folder (and per cross-validation) read from meta.json and cv.json."""
+"""`paddy runs`: one line per run folder (and per cross-validation, and per blend) read from meta.json, cv.json and blends/."""
 import json
 from pathlib import Path
 
+from . import blend, pseudo, swa
 from .folds import CV_JSON
 from .runs import META
 
-COLUMNS = ("run", "arch", "size", "epochs", "valid_err", "cv_err", "tta", "time")
+COLUMNS = ("run", "arch", "size", "epochs", "valid_err", "cv_err", "tta", "time", "source")
 
 
 def rows(runs_dir="runs"):
@@ -19,13 +20,18 @@ def rows(runs_dir="runs"):
         cfg, cv = m.get("config", {}), cv_of.get(name)
         out.append(dict(run=name, arch=m.get("arch", "?"), size="x".join(map(str, m.get("size", []))), epochs=cfg.get("epochs", "?"),
                         valid_err=_num(m.get("valid_error")) if m.get("finished") else "unfinished", cv_err=_num(cv and cv["error"]),
-                        tta=m.get("tta", "-"), time=_duration(m.get("train_seconds"))))
+                        tta=m.get("tta", "-"), time=_duration(m.get("train_seconds")), source=_source([m])))
     for name, cv in sorted(cvs.items()):
         first = metas.get(cv["runs"][0], {})
         out.append(dict(run=name, arch=first.get("arch", "?"), size="x".join(map(str, first.get("size", []))),
                         epochs=first.get("config", {}).get("epochs", "?"), valid_err="-", cv_err=_num(cv["error"]), tta=cv.get("tta", "-"),
-                        time=_duration(sum(metas.get(r, {}).get("train_seconds") or 0 for r in cv["runs"]))))
-    return out
+                        time=_duration(sum(metas.get(r, {}).get("train_seconds") or 0 for r in cv["runs"])), source=_source([metas.get(r, {}) for r in cv["runs"]])))
+    return out + blend.rows(runs_dir)  # blends last, naming the cv folders they weight
+
+
+def _source(metas):
+    "What runs (one, or a cv folder's folds) trained on beyond train.csv (pseudo-labels) and whether they kept averaged weights; '-' for neither."
+    return "; ".join(filter(None, (pseudo.note(metas[0]), swa.note(metas)))) or "-"
 
 
 def table(runs_dir="runs"):

@@ -15,6 +15,7 @@ from .files import atomic_path, write_json
 
 WEIGHTS, META, HISTORY, PROBS, PROB_IDS = "model.safetensors", "meta.json", "history.csv", "test_probs.npy", "test_ids.json"
 CHECKPOINT = "checkpoint.safetensors"
+VALID_FILES = ("valid.json", "valid_probs.npy", "valid_probs_tta.npy")  # the validation predictions (paddy/valid.py)
 
 
 def versions():
@@ -30,7 +31,7 @@ def start(folder, meta):
     folder = Path(folder)
     try: folder.mkdir(parents=True, exist_ok=True)
     except OSError as e: raise PaddyError(f"cannot create the run folder {folder}: {e.strerror}; pass --runs-dir DIR") from e
-    for stale in (WEIGHTS, CHECKPOINT, PROBS, PROB_IDS, HISTORY, "lr_find.png"): (folder / stale).unlink(missing_ok=True)
+    for stale in (WEIGHTS, CHECKPOINT, PROBS, PROB_IDS, HISTORY, "lr_find.png", *VALID_FILES): (folder / stale).unlink(missing_ok=True)
     write_json(folder / META, dict(meta, finished=False))
     return folder
 

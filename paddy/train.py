@@ -7,7 +7,7 @@ import pandas as pd
 from fastai.callback.core import Callback
 from fastcore.basics import noop
 
-from . import checks, data, distributed, options, precision, runs, targets, zoo
+from . import checks, data, distributed, options, precision, pseudo, runs, swa, targets, tracking, valid, zoo
 from .checkpoint import Checkpoint, ResumedFit, restore_opt, restore_state, resumable
 from .errors import PaddyError
 
@@ -101,7 +101,7 @@ def prepare(cfg):
     spec.check_size(cfg.size)
     prec = precision.resolve(cfg.precision)
     items, skipped = usable_items(cfg)
-    dls = data.dataloaders(cfg, spec, items)
+    dls = data.dataloaders(cfg, spec, items, pseudo.rows(cfg, items))
     return spec, prec, dls, skipped
 
 
@@ -146,7 +146,7 @@ def train(cfg, resume=False):
     spec, prec, dls, skipped = prepare(cfg)
     folder = distributed.run_folder(Path(cfg.runs_dir) / cfg.run_name)  # rank 0's; other ranks write a scratch copy
     meta = describe(cfg, spec, prec) | dict(vocab=targets.vocabs(dls)[0], n_train=len(dls.train_ds), n_valid=len(dls.valid_ds),
-                                            skipped_images=skipped) | targets.meta(cfg, dls) | distributed.meta()
+                                            skipped_images=skipped) | targets.meta(cfg, dls) | distributed.meta() | pseudo.meta(cfg, dls)
     saved = resumable(folder, meta) if resume else None
     learn = learner(dls, spec, cfg, folder)  # weights that fail to load leave no run folder behind
     if not resume: runs.start(folder, meta)
@@ -158,12 +158,16 @@ def train(cfg, resume=False):
         if lr == "auto":  # found once, on rank 0, when several processes train
             meta["lr_find"] = distributed.same_on_every_rank(lambda: lr_find(learn, folder))
             lr = meta["lr_find"]["valley"]
-        learn.add_cbs([history, Checkpoint(folder, history, dict(lr=lr, epochs_total=total))])
+        learn.add_cbs([history, Checkpoint(folder, history, dict(lr=lr, epochs_total=total)), *tracking.callbacks(cfg, folder),
+                       *swa.callbacks(cfg, history)])
         with distributed.context(learn, cfg.size): fit(learn, cfg, lr, history, saved)
+    averaged = swa.finish(learn)  # --swa: the final or the averaged weights, whichever validates better
     runs.save_weights(folder, learn.model)
     hist = history.frame()
     meta |= dict(lr=lr, train_seconds=round(time.time() - start, 1), history=hist.to_dict("records"),
                  valid_error=float(hist["error_rate"].iloc[-1]) if "error_rate" in hist else None)
+    meta |= averaged
+    if distributed.rank() == 0: meta |= valid.save(folder, valid.evaluate(learn, meta, workers=cfg.workers))  # for the report
     runs.finish(folder, meta, hist)
     release(learn)
     return folder

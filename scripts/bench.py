@@ -1,7 +1,8 @@
 """`make bench`: paddy's data path, trainer, precision, TTA, memory and image cache against their baselines, in one run.
 
-Everything is measured in the same run on this machine, on generated 480x640 JPEGs and the demo digits; the script
-writes BENCHMARKS.md (tables, machine, the command, profiles of missed targets) and bench.json (the same figures).
+The headline is a whole training epoch, data and model together, of paddy against fastai's recipe on the same photos
+(480x640 and 300x300). Everything is measured in the same run on this machine, on generated JPEGs and the demo digits; the
+script writes BENCHMARKS.md (tables, machine, the command, profiles of missed targets) and bench.json (the same figures).
 
     python scripts/bench.py                      # full run: writes BENCHMARKS.md and bench.json here
     python scripts/bench.py --quick --out DIR    # under a minute: checks that every measurement runs
@@ -20,32 +21,48 @@ sys.path[:0] = [str(REPO), str(REPO / "scripts")]
 DEMO, DEMO_W = REPO / "data" / "demo-digits", REPO / "data" / "weights" / "mobilenetv2_100.safetensors"
 DEMO_FLAGS = dict(arch="mobilenetv2_100", weights=str(DEMO_W), size=32, item_size=32, flip=False, method="fit_one_cycle",
                   epochs=1, lr=0.003, bs=32)
-SETTINGS = {  # photos: 480x640 JPEGs; batches: timed after one warm-up; demo/subset: (train, test) images and batch size;
-    # rss: image counts. bf16 is emulated on CPUs without native bf16 (10x+ slower), so its demo run is a small subset.
-    "full": dict(photos=960, fastai_batches=5, loader_batches=20, train_size=64, train_batches=20, bf16_batches=1,
+EPOCH_SETS = {"photos": ((480, 640), 480), "small": ((300, 300), 256)}  # (width, height), the recipe's item resize on them
+SETTINGS = {  # photos: 480x640 JPEGs; epoch: a whole epoch's images, model and batch size; batches: timed after one warm-up;
+    # demo/subset: (train, test) images and batch size; rss: image counts. bf16 is emulated on CPUs without native bf16
+    # (10x+ slower), so its demo run is a small subset.
+    "full": dict(photos=960, epoch_images=320, epoch_arch="resnet26d", epoch_bs=32,
+                 fastai_batches=5, loader_batches=20, train_size=64, train_batches=20, bf16_batches=1,
                  demo=(4000, 1000, 32), seeds=(1, 2, 3), subset=(80, 200, 8), rss=(2000, 8000)),
-    "quick": dict(photos=100, fastai_batches=1, loader_batches=1, train_size=32, train_batches=2, bf16_batches=1,
+    "quick": dict(photos=100, epoch_images=16, epoch_arch="test_resnet", epoch_bs=4,  # timm's test_resnet: 0.4M parameters
+                  fastai_batches=1, loader_batches=1, train_size=32, train_batches=2, bf16_batches=1,
                   demo=(128, 64, 8), seeds=(1,), subset=(16, 16, 4), rss=(128, 512)),
 }
+GPU_PENDING = ('## GPU\n\nNo GPU figures yet: `make gpu-check` on a CUDA machine writes this section (README, "The GPU check", '
+               "gives the device tool's command).\n")
 TARGETS = dict(data_vs_fastai=8.0, data_vs_decode=0.70, learner_vs_loop=0.95, bf16_vs_fp32=1.5, tta_cost=5.3, rss_growth=0.15)
 
 
 # ---------------------------------------------------------------- inputs
 
-def photo(seed, path):
-    "A photo-like 480 wide x 640 tall JPEG: broad colour gradients, leaf-scale blobs and sensor noise."
+def photo(seed, path, size=(480, 640)):
+    "A photo-like JPEG of `size` (width, height; Paddy's are 480 x 640): broad colour gradients, leaf-scale blobs and sensor noise."
     rng = np.random.default_rng(seed)
-    layer = lambda cells, amp: amp * np.asarray(Image.fromarray(rng.integers(0, 256, (*cells, 3), dtype=np.uint8)).resize((480, 640), Image.BICUBIC), float)
-    px = layer((8, 6), 0.55) + layer((64, 48), 0.35) + rng.normal(0, 6, (640, 480, 3)) + 25
+    w, h = size
+    layer = lambda cells, amp: amp * np.asarray(Image.fromarray(rng.integers(0, 256, (*cells, 3), dtype=np.uint8)).resize((w, h), Image.BICUBIC), float)
+    px = layer((8, 6), 0.55) + layer((64, 48), 0.35) + rng.normal(0, 6, (h, w, 3)) + 25
     Image.fromarray(np.clip(px, 0, 255).astype(np.uint8)).save(path, quality=90)
 
 
-def make_photos(root, n):
-    "`n` JPEGs in root/train_images/<label>/ over 10 labels, made on all cores; returns a frame of path, label."
-    jobs = [(i, Path(root) / "train_images" / f"label{i % 10}" / f"{100001 + i}.jpg") for i in range(n)]
+def make_photos(root, n, labels=10, size=(480, 640), n_test=0):
+    """A competition folder in Paddy Doctor's layout of photo-like JPEGs of `size` (width, height), made on all cores:
+    `n` in root/train_images/<label>/ over `labels` labels, `n_test` in root/test_images/, train.csv
+    (image_id,label,variety,age) and sample_submission.csv. Returns a frame of the training images' path, label."""
+    root = Path(root)
+    jobs = [(i, root / "train_images" / f"label{i % labels}" / f"{100001 + i}.jpg") for i in range(n)]
+    jobs += [(n + i, root / "test_images" / f"{200001 + i}.jpg") for i in range(n_test)]
+    (root / "test_images").mkdir(parents=True, exist_ok=True)
     for _, p in jobs: p.parent.mkdir(parents=True, exist_ok=True)
-    with ProcessPoolExecutor() as pool: list(pool.map(photo, *zip(*jobs)))
-    return pd.DataFrame({"path": [p for _, p in jobs], "label": [p.parent.name for _, p in jobs]})
+    with ProcessPoolExecutor() as pool: list(pool.map(photo, *zip(*jobs), [tuple(size)] * len(jobs)))
+    train = pd.DataFrame({"image_id": [p.name for _, p in jobs[:n]], "label": [p.parent.name for _, p in jobs[:n]],
+                          "variety": "ADT45", "age": 50})
+    train.to_csv(root / "train.csv", index=False)
+    pd.DataFrame({"image_id": [p.name for _, p in jobs[n:]], "label": "label0"}).to_csv(root / "sample_submission.csv", index=False)
+    return pd.DataFrame({"path": [p for _, p in jobs[:n]], "label": train.label})
 
 
 def competition(out, n_train, n_test, repeat_ok=False):
@@ -77,11 +94,12 @@ def loader_rate(dl, n):
     return count / (time.perf_counter() - start)
 
 
-def fastai_default_dl(root):
-    "The reference recipe's DataLoaders (Road to the Top part 1), exactly as written there."
+def fastai_default_dl(root, bs=32, workers=None, item=480):
+    "The reference recipe's DataLoaders (Road to the Top part 1), as written there: `item` is its Resize(480, squish)."
     from fastai.vision.all import ImageDataLoaders, Resize, aug_transforms
-    return ImageDataLoaders.from_folder(Path(root) / "train_images", valid_pct=0.2, seed=42, bs=32,
-                                        item_tfms=Resize(480, method="squish"), batch_tfms=aug_transforms(size=128, min_scale=0.75))
+    kw = {} if workers is None else dict(num_workers=workers)
+    return ImageDataLoaders.from_folder(Path(root) / "train_images", valid_pct=0.2, seed=42, bs=bs, **kw,
+                                        item_tfms=Resize(item, method="squish"), batch_tfms=aug_transforms(size=128, min_scale=0.75))
 
 
 def fastai_augment(size, min_scale=0.75, flip=True):
@@ -167,6 +185,44 @@ def loop_rate(model, batches, channels_last=False):
         opt.zero_grad()
         marks.append(time.perf_counter())
     return len(batches[0][1]) * (len(marks) - 1) / (marks[-1] - marks[0])
+
+
+def epoch_seconds(learn, lr=1e-3):
+    """Seconds of one whole epoch of `learn.fit` (training then validation: data and model together, as a user waits
+    for it), after a warm-up fit of two batches each way (the first worker start, kernel selection, the allocator)."""
+    import torch
+    from fastai.callback.core import Callback
+    from fastai.callback.training import ShortEpochCallback
+    marks = []
+    class Clock(Callback):
+        def before_epoch(self): marks.append(time.perf_counter())
+        def after_epoch(self):
+            if torch.cuda.is_available(): torch.cuda.synchronize()
+            marks.append(time.perf_counter())
+    with learn.no_bar(), learn.no_logging():
+        learn.fit(1, lr, cbs=ShortEpochCallback(1e-9))
+        learn.fit(1, lr, cbs=Clock())
+    return marks[1] - marks[0]
+
+
+def recipe_epoch(root, arch, bs, workers=None, item=480):
+    """(seconds of one whole epoch, precision) of fastai's default recipe on root/train_images: `fastai_default_dl`,
+    `vision_learner(...).to_fp16()`, `fit`; cuDNN at torch's defaults, as the recipe leaves it."""
+    import torch
+    from fastai.vision.all import error_rate, vision_learner
+    torch.backends.cudnn.deterministic = torch.backends.cudnn.benchmark = False  # paddy's set_seed(reproducible) changes them
+    learn = vision_learner(fastai_default_dl(root, bs, workers, item), arch, metrics=error_rate, pretrained=False).to_fp16()
+    return epoch_seconds(learn), "fp16" if torch.cuda.is_available() else "fp32"  # fastai's to_fp16 autocasts on CUDA only
+
+
+def paddy_epoch(root, cache_dir, arch, bs, workers=None, precision="auto"):
+    """(seconds of one whole epoch, seconds before it, precision) of paddy's DataLoaders and Learner on the competition
+    `root`; before it: `train.prepare` (every image decoded once, the image cache built or reused)."""
+    from paddy import config, train
+    cfg = config.make_config(data=str(root), arch=arch, pretrained=False, bs=bs, workers=workers, precision=precision,
+                             cache_dir=str(cache_dir))
+    (spec, prec, dls, _), before = timed(train.prepare, cfg)
+    return epoch_seconds(train.learner(dls, spec, cfg)), before, prec
 
 
 def demo_run(root, work, name, **flags):
@@ -271,6 +327,19 @@ def measure(s, work, log):
     r["data_vs_decode"] = r["paddy_default_ips"] / r["decode_limit_ips"]
     dls.train.num_workers = 0
     profiles["data_path"] = lambda: cprofile(lambda: loader_rate(dls.train, s["loader_batches"]))
+
+    log("(g) a whole training epoch, paddy against fastai's recipe")
+    auto = __import__("paddy.precision").precision.resolve("auto")
+    for kind, (size, item) in EPOCH_SETS.items():
+        root = work / f"epoch-{kind}"
+        make_photos(root, s["epoch_images"], size=size)
+        args = (s["epoch_arch"], s["epoch_bs"])
+        r[f"epoch_{kind}_fastai_s"], r["epoch_fastai_precision"] = recipe_epoch(root, *args, item=item)
+        for prec in dict.fromkeys(("fp32", auto)):  # paddy at the recipe's precision here, then at its own default
+            r[f"epoch_{kind}_paddy_{prec}_s"], r[f"epoch_{kind}_paddy_{prec}_before_s"], _ = paddy_epoch(root, work / "cache", *args, precision=prec)
+        r[f"epoch_{kind}_same_precision"] = r[f"epoch_{kind}_fastai_s"] / r[f"epoch_{kind}_paddy_fp32_s"]
+        r[f"epoch_{kind}_defaults"] = r[f"epoch_{kind}_fastai_s"] / r[f"epoch_{kind}_paddy_{auto}_s"]
+    r["epoch_paddy_auto_precision"] = auto
 
     log("(b) paddy Learner vs a plain PyTorch loop")
     batches = memory_batches(s["train_batches"] + 1, s["train_size"])
@@ -403,6 +472,53 @@ def table(r):
     ]
 
 
+def bf16_text(native):
+    return "native bf16: avx512_bf16/amx_bf16" if native else "no avx512_bf16/amx_bf16: no native bf16"
+
+
+def headline(r):
+    "BENCHMARKS.md's first section: a whole training epoch, paddy against fastai's recipe, on Paddy-sized and small photos."
+    auto, fastai_prec = r["epoch_paddy_auto_precision"], r["epoch_fastai_precision"]
+    lines = ["## Headline: a whole training epoch, paddy against fastai's recipe", "",
+             f"One epoch (training then validation: data and model together, as a user waits for it) of {r['epoch_arch']} at 128 px, "
+             f"batch size {r['epoch_bs']}, fastai's default DataLoader workers ({r['workers']}), on the same {r['epoch_images']} generated photos "
+             "(80% train), each side after a two-batch warm-up. fastai's recipe: `ImageDataLoaders.from_folder` with "
+             "`Resize(480, 'squish')` (256, paddy's item size, for the 300x300 photos) and `aug_transforms(size=128, min_scale=0.75)`, "
+             f"`vision_learner(...).to_fp16()`, `fit`; on a CPU it trains in {fastai_prec} (fastai's `to_fp16` autocasts on CUDA only). "
+             f"paddy: `train.prepare` + `train.learner`, defaults (image cache at 256, one-resample augmentation), `fit`, at fp32 "
+             f"(the recipe's precision here) and at its default (`--precision auto` picks {auto} on this CPU).", "",
+             f"| photos | fastai's recipe ({fastai_prec}), s | paddy fp32, s | paddy {auto}, s | recipe / paddy, both fp32 | "
+             f"recipe / paddy, each at its default | paddy before its first epoch (scan + cache build), s |", "|---|---|---|---|---|---|---|"]
+    for kind, ((w, h), _) in EPOCH_SETS.items():
+        lines.append(f"| {w}x{h} | {r[f'epoch_{kind}_fastai_s']:.1f} | {r[f'epoch_{kind}_paddy_fp32_s']:.1f} | "
+                     f"{r[f'epoch_{kind}_paddy_{auto}_s']:.1f} | **{r[f'epoch_{kind}_same_precision']:.2f}×** | "
+                     f"**{r[f'epoch_{kind}_defaults']:.2f}×** | {r[f'epoch_{kind}_paddy_fp32_before_s']:.1f} |")
+    return lines + [""]
+
+
+def _span(lines, title):
+    "(first, end) line indices of the `## title` section (up to the next `## ` heading), or None."
+    start = next((i for i, ln in enumerate(lines) if ln.rstrip() == f"## {title}"), None)
+    if start is None: return None
+    return start, next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+
+
+def section(text, title):
+    "The `## title` section of a markdown text, or None."
+    lines = text.splitlines(keepends=True)
+    span = _span(lines, title)
+    return None if span is None else "".join(lines[span[0]:span[1]]).rstrip("\n") + "\n"
+
+
+def replace_section(text, title, new):
+    "`text` with its `## title` section replaced by `new` (a whole section, heading included), or `new` appended."
+    lines = text.splitlines(keepends=True)
+    span = _span(lines, title)
+    if span is None: return (text.rstrip("\n") + "\n\n" if text.strip() else "") + new
+    rest = "".join(lines[span[1]:])
+    return "".join(lines[:span[0]]) + new + ("\n" + rest if rest else "")
+
+
 TARGET_TEXT = dict(data_vs_fastai="data path / fastai default recipe", data_vs_decode="data path / decode limit",
                    learner_vs_loop="paddy Learner / plain loop", bf16_vs_fp32="CPU bf16 / fp32 speed",
                    tta_cost="TTA n=4 / one plain pass", rss_growth="RSS growth, 2,000 → 8,000 images")
@@ -413,12 +529,12 @@ def report(r, checks, profiles, notes, command, seconds):
     m = r["machine"]
     lines = ["# paddy benchmarks", "",
              f"Measured by `{command}` in one run of {seconds / 60:.1f} minutes, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
-             f"Machine: {m['cpu']}, {m['cores']} cores, ISA {', '.join(m['isa'])} (no avx512_bf16/amx_bf16: no native bf16), "
+             f"Machine: {m['cpu']}, {m['cores']} cores, ISA {', '.join(m['isa'])} ({bf16_text(r['native_bf16'])}), "
              f"load average at the start {m['load_avg']} (absolute figures vary between runs on a shared machine; the ratios come "
              f"from one run). torch {m['torch']}, fastai {m['fastai']}, timm {m['timm']}, Python {m['python']}.",
              f"Inputs: {r['photos']} generated 480x640 photo-like JPEGs (mean {r['photo_kb']} KB), batch size 32, "
              f"DataLoader workers {r['workers']} (fastai's default); the demo digits for accuracy.", "",
-             "## Targets", "", "| target | measured | goal | met |", "|---|---|---|---|"]
+             *headline(r), "## Targets", "", "| target | measured | goal | met |", "|---|---|---|---|"]
     for k, (v, t, ok) in checks.items():
         goal = f"≤ {t:.0%}" if k == "rss_growth" else (f"≤ {t}×" if k == "tta_cost" else (f"≥ {t:.0%}" if k == "data_vs_decode" else f"≥ {t}×"))
         val = f"{v:+.1%}" if k == "rss_growth" else (f"{v:.0%}" if k == "data_vs_decode" else f"{v:.2f}×")
@@ -487,7 +603,8 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="paddy-bench-") as tmp:
         host = machine()
         r, profile_fns = measure(s, Path(tmp), log)
-        r |= dict(machine=host, mode=mode, photos=s["photos"], rss_counts=list(s["rss"]), subset=list(s["subset"]), demo=list(s["demo"]), seeds=list(s["seeds"]))
+        r |= dict(machine=host, mode=mode, photos=s["photos"], epoch_images=s["epoch_images"], epoch_arch=s["epoch_arch"], epoch_bs=s["epoch_bs"],
+                  rss_counts=list(s["rss"]), subset=list(s["subset"]), demo=list(s["demo"]), seeds=list(s["seeds"]))
         checks = verdicts(r)
         missed = {"data_path": ("data_vs_fastai", "data_vs_decode"), "learner": ("learner_vs_loop",),
                   "bf16": ("bf16_vs_fp32",), "tta": ("tta_cost",)}
@@ -503,7 +620,10 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     sys.path.insert(0, str(REPO))
     from paddy.files import write_json, write_text
-    write_text(out / "BENCHMARKS.md", report(r, checks, profiles, notes_for(r, checks), command, seconds))
+    text = report(r, checks, profiles, notes_for(r, checks), command, seconds)
+    old = (out / "BENCHMARKS.md").read_text() if (out / "BENCHMARKS.md").is_file() else ""
+    text = replace_section(text, "GPU", section(old, "GPU") or GPU_PENDING)  # scripts/gpu_check.py's section is kept
+    write_text(out / "BENCHMARKS.md", text)
     write_json(out / "bench.json", {k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()})
     log(f"wrote {out / 'BENCHMARKS.md'} and {out / 'bench.json'}")
 

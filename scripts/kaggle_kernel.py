@@ -65,6 +65,7 @@ def main():
         train([*SETTINGS["train"], *weights, "--cache-dir", str(temp / "cache")], SETTINGS["gpus"])
         where = []
     paddy("predict", *SETTINGS["predict"], *where, "--out", "submission.csv")
+    paddy("report", *where)  # working/reports/: a page per run and reports/index.html, in the kernel's output
 
 
 if __name__ == "__main__":

@@ -10,10 +10,14 @@ KEYS = ["fastai_default_ips", "paddy_default_ips", "paddy_nocache_ips", "decode_
         "fastai_tta4_s", "demo_fastai_tta_acc", "demo_fast_True_acc", "demo_fast_False_acc",
         "rss_128_mb", "rss_512_mb", "rss_growth",                                            # (e)
         "cache_1_ips", "cache_efficiency",                                                   # (f)
+        "epoch_photos_fastai_s", "epoch_photos_paddy_fp32_s", "epoch_photos_same_precision",  # (g)
+        "epoch_photos_defaults", "epoch_small_fastai_s", "epoch_small_same_precision", "epoch_small_defaults",
+        "epoch_fastai_precision", "epoch_paddy_auto_precision",
         "machine", "targets"]
 
 
 def test_quick_bench_writes_report_and_json(tmp_path, demo_assets):
+    (tmp_path / "BENCHMARKS.md").write_text("# old figures\n\n## GPU\n\nfigures from a GPU run\n")  # scripts/gpu_check.py's section
     proc = subprocess.run([sys.executable, str(REPO / "scripts" / "bench.py"), "--quick", "--out", str(tmp_path)],
                           cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -24,4 +28,8 @@ def test_quick_bench_writes_report_and_json(tmp_path, demo_assets):
     assert 0 <= result["demo_tta_acc"] <= 1 and result["rss_128_mb"] > 0
     report = (tmp_path / "BENCHMARKS.md").read_text()
     assert "| target | measured | goal | met |" in report and "python scripts/bench.py --quick" in report
+    assert "## Headline: a whole training epoch" in report and "# old figures" not in report
+    assert report.count("## GPU") == 1 and report.rstrip().endswith("## GPU\n\nfigures from a GPU run")  # kept as it was
+    auto = result["epoch_paddy_auto_precision"]
+    assert all(result[f"epoch_{kind}_paddy_{auto}_s"] > 0 for kind in ("photos", "small"))
     assert not (tmp_path / "cache").exists()  # scratch work stays in the temporary folder

@@ -102,7 +102,8 @@ def test_push_then_train_on_two_gpus_in_the_kernel(kaggle_comp, tmp_path):
     assert meta["finished"] and meta["world_size"] == 2  # torchrun: two processes, rank 0 wrote the run
     assert meta["config"]["weights"] == str(root / "input" / "paddy-offline" / weights.name)
     assert meta["config"]["cache_dir"] == str(root / "temp" / "cache") and any((root / "temp" / "cache").rglob("*.jpg"))
-    assert sorted(p.name for p in (root / "working").iterdir()) == ["runs", "submission.csv"]  # no cache in the output
+    assert sorted(p.name for p in (root / "working").iterdir()) == ["reports", "runs", "submission.csv"]  # no cache in the output
+    assert "top-losses" in (root / "working" / "reports" / "kern.html").read_text() and meta["valid_tta"] == 4
     sample = submission.read_sample(root / "input" / SLUG / "sample_submission.csv")
     submission.validate_file(root / "working" / "submission.csv", sample, meta["vocab"])
 
@@ -120,7 +121,8 @@ def test_push_finished_runs_then_predict_them_in_the_kernel(kaggle_comp, tmp_pat
     check_pushed(kaggle_comp, r, "paddy-runs", "paddy-predict", pushed)  # weights and meta.json only: nothing pickled
 
     root, _ = run_kernel(kaggle_comp, tmp_path)
-    assert sorted(p.name for p in (root / "working").iterdir()) == ["submission.csv"]  # no training, no cache
+    assert sorted(p.name for p in (root / "working").iterdir()) == ["reports", "submission.csv"]  # no training, no cache
+    assert sorted(p.name for p in (root / "working" / "reports").glob("*.html")) == ["index.html", "t-f0.html", "t-f1.html"]
     assert (root / "working" / "submission.csv").read_text() == (tmp_path / "local.csv").read_text()
     for run in ("t-f0", "t-f1"):  # both folds predicted there as here: the submission is their mean, as `paddy predict` makes it
         assert np.allclose(np.load(root / "temp" / "runs" / run / "test_probs.npy"), np.load(runs / run / "test_probs.npy"), atol=1e-5)

@@ -8,7 +8,7 @@ import pytest
 from conftest import TINY, assert_user_error, make_competition, paddy
 from past_helpers import ONE_THREAD, cli, one_thread  # noqa: F401 (a fixture)
 
-from paddy import folds, predict, runs
+from paddy import folds, predict, runs, valid
 
 
 def test_folds_are_disjoint_covering_stratified_and_seeded():
@@ -59,6 +59,8 @@ def test_cv_trains_every_fold_and_saves_out_of_fold_predictions(tmp_path, monkey
         assert meta["config"]["folds"] == 2 and meta["config"]["fold"] == i and meta["n_valid"] == 6
         assert sorted(oof[oof.fold == i].label.value_counts()) == [3, 3]  # each fold validates on half of each label
         assert meta["valid_error"] == pytest.approx(1 - cv["fold_accuracy"][i])  # the fold's own validation set
+        assert sorted(valid.load(tmp_path / "runs" / f"k-f{i}").ids) == sorted(oof[oof.fold == i].image_id)  # saved for its report
+    assert "report reports/k-cv.html" in proc.stdout and (tmp_path / "reports" / "k-f1.html").is_file()
 
     assert cli("predict", "--run", "k-cv", "--data", root, "--tta", "0", cwd=tmp_path, monkeypatch=monkeypatch) == 0
     assert f"out-of-fold accuracy of this ensemble {cv['accuracy']:.4f}" in capsys.readouterr().out

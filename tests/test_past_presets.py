@@ -74,12 +74,12 @@ def test_runs_table(tmp_path):
     (tmp_path / "k-cv").mkdir()
     (tmp_path / "k-cv" / "cv.json").write_text(json.dumps(dict(runs=["k-f0", "k-f1"], error=0.375, tta=2)))
     lines = report.table(tmp_path).splitlines()
-    assert lines[0].split() == ["run", "arch", "size", "epochs", "valid_err", "cv_err", "tta", "time"]
+    assert lines[0].split() == ["run", "arch", "size", "epochs", "valid_err", "cv_err", "tta", "time", "source"]
     rows = {ln.split()[0]: ln.split() for ln in lines[1:]}
-    assert rows["a"] == ["a", "resnet18", "32x24", "2", "0.1250", "-", "4", "1m15s"]
+    assert rows["a"] == ["a", "resnet18", "32x24", "2", "0.1250", "-", "4", "1m15s", "-"]
     assert rows["b"][4] == "unfinished"
     assert rows["k-f1"][4:6] == ["0.2500", "0.3750"]
-    assert rows["k-cv"] == ["k-cv", "resnet18", "32x24", "2", "-", "0.3750", "2", "30s"]
+    assert rows["k-cv"] == ["k-cv", "resnet18", "32x24", "2", "-", "0.3750", "2", "30s", "-"]
 
 
 def test_paddy_runs_cli(tmp_path):

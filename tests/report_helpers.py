@@ -1,0 +1,69 @@
+"""Helpers of the report tests: run and cv folders written by hand (known predictions, no training), and the tables
+of a page read back with the standard library's HTML parser."""
+import json
+from html.parser import HTMLParser
+
+import numpy as np
+import pandas as pd
+
+from paddy import folds, runs, valid
+
+VOCAB = ["a", "b", "c"]
+
+
+def fake_run(runs_dir, name, comp, ids, labels, probs, probs_tta=None, epochs=2, **meta):
+    """A finished run folder `runs_dir/name` whose saved validation predictions are `probs` (TTA: `probs_tta`, default
+    the same), trained on the competition `comp`. Returns the folder."""
+    folder = runs_dir / name
+    folder.mkdir(parents=True)
+    probs = np.asarray(probs, dtype=np.float32)
+    preds = valid.Preds(list(ids), list(labels), VOCAB, probs, probs if probs_tta is None else np.asarray(probs_tta, np.float32), 4)
+    history = [dict(epoch=e, train_loss=1.0 / (e + 1), valid_loss=1.2 / (e + 1), error_rate=0.5 / (e + 1), time="00:01") for e in range(epochs)]
+    info = dict(name=name, arch="resnet18", size=[32, 32], vocab=VOCAB, n_valid=len(ids), finished=True, history=history,
+                valid_error=1 - preds.accuracy(), train_seconds=12.0, config=dict(data=str(comp), slug="x", epochs=epochs))
+    (folder / runs.META).write_text(json.dumps(info | valid.save(folder, preds) | meta))
+    return folder
+
+
+def fake_cv(runs_dir, name, ids, labels, probs, fold, fold_runs):
+    "A cv folder as `paddy cv` writes it: oof.csv (one row per image, its fold) and cv.json. Returns the folder."
+    folder = runs_dir / name
+    folder.mkdir(parents=True)
+    probs = np.asarray(probs)
+    pred = [VOCAB[i] for i in probs.argmax(1)]
+    oof = pd.DataFrame(dict(image_id=ids, label=labels, pred=pred, fold=fold)).join(pd.DataFrame(probs, columns=[f"p_{v}" for v in VOCAB]))
+    oof.to_csv(folder / folds.OOF_CSV, index=False)
+    right = np.asarray(pred) == np.asarray(labels)
+    fold_acc = [float(right[np.asarray(fold) == i].mean()) for i in range(len(fold_runs))]
+    (folder / folds.CV_JSON).write_text(json.dumps(dict(runs=fold_runs, folds=len(fold_runs), n=len(ids), accuracy=float(right.mean()),
+                                                        error=1 - float(right.mean()), fold_accuracy=fold_acc, tta=0)))
+    return folder
+
+
+class Tables(HTMLParser):
+    "Every <table> of a page as a list of rows of cell texts; the ids of its <h2> sections; its <img> alts."
+
+    def __init__(self, text):
+        super().__init__()
+        self.tables, self.sections, self.images, self.cell = [], [], [], None
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "table": self.tables.append([])
+        elif tag == "tr": self.tables[-1].append([])
+        elif tag in ("td", "th"): self.cell = ""
+        elif tag == "h2": self.sections.append(attrs["id"])
+        elif tag == "img": self.images.append(attrs["alt"])
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th"):
+            self.tables[-1][-1].append(self.cell)
+            self.cell = None
+
+    def handle_data(self, data):
+        if self.cell is not None: self.cell += data
+
+    def table(self, first_header):
+        "The rows (header first) of the table whose first header cell is `first_header`."
+        return next(t for t in self.tables if t[0][0] == first_header)

@@ -1,0 +1,93 @@
+"""Pseudo-labels: confident test predictions join the training part of every fold, never validation; sources (blend,
+run, CSV) and their refusals; and the whole round on a tiny competition: cv, blend, predict --blend, cv --pseudo, and
+`paddy runs` with CV before and after."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import make_competition
+from past_helpers import cli, one_thread  # noqa: F401 (a fixture)
+
+from paddy import data, folds, pseudo, report, runs, zoo
+from paddy.config import make_config
+from paddy.errors import PaddyError
+
+TEST_IDS = [f"{200001 + i}.jpg" for i in range(6)]
+PROBS = np.array([[0.95, 0.05], [0.4, 0.6], [0.01, 0.99], [0.5, 0.5], [0.09, 0.91], [0.8, 0.2]])  # >= 0.9: rows 0, 2, 4
+
+
+def source_run(runs_dir, probs=PROBS, vocab=("blast", "normal")):
+    "A finished run folder with saved test probabilities and nothing else: what --pseudo reads."
+    (runs_dir / "src").mkdir(parents=True)
+    (runs_dir / "src" / "meta.json").write_text(json.dumps(dict(vocab=list(vocab), finished=True)))
+    runs.save_probs(runs_dir / "src", TEST_IDS, probs)
+
+
+def tiny(root, tmp_path, **kw):
+    "A tiny run's Config in tmp_path."
+    return make_config(data=str(root), arch="resnet18", pretrained=False, size="32", bs=4, workers=0, method="fit_one_cycle",
+                       runs_dir=str(tmp_path / "runs"), cache_dir=str(tmp_path / "cache"), **kw)
+
+
+def test_pseudo_labels_join_the_training_part_of_every_fold_never_validation(tmp_path):
+    root, _ = make_competition(tmp_path / "comp", per_label=6)
+    source_run(tmp_path / "runs")
+    items = data.train_items(root)
+    for i in range(3):
+        cfg = tiny(root, tmp_path, folds=3, fold=i, pseudo="src")
+        plain = data.dataloaders(tiny(root, tmp_path, folds=3, fold=i), zoo.spec("resnet18"), items)
+        dls = data.dataloaders(cfg, zoo.spec("resnet18"), items, pseudo.rows(cfg, items))
+        train_idx, valid_idx = dls.train_ds.splits
+        frame = pd.concat([dls.train_ds.items, dls.valid_ds.items]).sort_index()
+        pseudo_idx = [j for j, img in enumerate(frame.image_id) if img in TEST_IDS]
+        assert [frame.image_id.iloc[j] for j in pseudo_idx] == ["200001.jpg", "200003.jpg", "200005.jpg"]
+        assert set(pseudo_idx) <= set(train_idx) and not set(pseudo_idx) & set(valid_idx)  # from the split indices
+        assert min(pseudo_idx) >= len(items) and list(valid_idx) == list(plain.train_ds.splits[1])  # validation unchanged
+        assert list(frame.label.iloc[pseudo_idx]) == ["blast", "normal", "normal"]
+        assert pseudo.meta(cfg, dls)["pseudo"] | dict(images=None) == dict(source="src", kind="runs", threshold=0.9, n=3, images=None)
+    assert cfg.run_name == "resnet18-32x32-pl-f2" and folds.base_name(cfg) == "resnet18-32x32-pl"  # beside, not over, the run without
+
+
+def test_sources_and_refusals(tmp_path):
+    root, _ = make_competition(tmp_path / "comp", per_label=6)
+    source_run(tmp_path / "runs")
+    sub = tmp_path / "sub.csv"
+    pd.DataFrame(dict(image_id=TEST_IDS, label=["normal"] * 6)).to_csv(sub, index=False)
+    items = data.train_items(root)
+    rows = pseudo.rows(tiny(root, tmp_path, pseudo=str(sub), pseudo_threshold=0), items)
+    assert list(rows.image_id) == TEST_IDS and set(rows.label) == {"normal"}  # a CSV at threshold 0: every label it holds
+    assert len(pseudo.rows(tiny(root, tmp_path, pseudo="src", pseudo_threshold=0.7), items)) == 4
+    for kw, message in [(dict(pseudo=str(sub)), "labels without probabilities"), (dict(pseudo="nothing"), "--pseudo nothing: no submission CSV"),
+                        (dict(pseudo="src", targets="label,variety"), "--targets label"), (dict(pseudo="src", pseudo_threshold=1.5), "bad --pseudo-threshold")]:
+        with pytest.raises(PaddyError, match=message): tiny(root, tmp_path, **kw)
+    source_run(tmp_path / "other", np.array([[0.95, 0.05, 0]] * 6), ("blast", "normal", "tungro"))
+    with pytest.raises(PaddyError, match="other labels than train.csv"):
+        pseudo.rows(tiny(root, tmp_path, pseudo=str(tmp_path / "other" / "src")), items)
+
+
+def test_a_pseudo_label_round_end_to_end(tmp_path, monkeypatch, capsys, one_thread):
+    root, truth = make_competition(tmp_path / "comp", per_label=6)
+    monkeypatch.chdir(tmp_path)
+    before = folds.cross_validate(tiny(root, tmp_path, epochs=1, folds=2, fold=0, name="k"), tta=0, workers=0)
+    assert cli("blend", "k-cv", "--name", "b", cwd=tmp_path, monkeypatch=monkeypatch) == 0
+    assert cli("predict", "--blend", "b", "--data", root, "--tta", "0", cwd=tmp_path, monkeypatch=monkeypatch) == 0
+    out = capsys.readouterr().out
+    assert "blend (greedy)" in out and "wrote submissions/b.csv; out-of-fold accuracy of this ensemble" in out
+    assert sorted(pd.read_csv(tmp_path / "submissions" / "b.csv").image_id) == sorted(truth.image_id)
+    confident = np.mean([runs.load_probs(tmp_path / "runs" / f"k-f{i}")[1] for i in range(2)], 0).max(1)
+    threshold = float(np.sort(confident)[2])  # about half the test images pass
+
+    after = folds.cross_validate(tiny(root, tmp_path, epochs=1, folds=2, fold=0, pseudo="b", pseudo_threshold=threshold), tta=0, workers=0)
+    assert after.name == "resnet18-32x32-pl-cv"
+    for i in range(2):
+        meta, plain = runs.load_meta(tmp_path / "runs" / f"resnet18-32x32-pl-f{i}"), runs.load_meta(tmp_path / "runs" / f"k-f{i}")
+        assert meta["pseudo"]["n"] == int((confident >= threshold).sum()) == len(meta["pseudo"]["images"]) >= 1
+        assert meta["n_train"] == plain["n_train"] + meta["pseudo"]["n"] and meta["n_valid"] == plain["n_valid"]
+        assert json.loads((tmp_path / "runs" / f"k-f{i}" / "valid.json").read_text())["ids"] == \
+            json.loads((tmp_path / "runs" / f"resnet18-32x32-pl-f{i}" / "valid.json").read_text())["ids"]  # CV on the same images
+    table = report.table(tmp_path / "runs").splitlines()
+    line = lambda name: next(ln for ln in table if ln.startswith(name + " "))
+    for cv in (before, after): assert f"{json.loads((cv / 'cv.json').read_text())['error']:.4f}" in line(cv.name)
+    assert f"pseudo b >={threshold:g}: {meta['pseudo']['n']} test images" in line("resnet18-32x32-pl-cv")
+    assert line("blend b").endswith("1.00 k-cv")
