@@ -38,7 +38,7 @@ def blends_dir(runs_dir="runs"):
 def load_member(name, runs_dir="runs"):
     "A cv folder's oof.csv as a Member; a folder that is not a cv folder is refused."
     import pandas as pd
-    from .folds import OOF_CSV, load_cv
+    from .runs import OOF_CSV, load_cv
     folder = Path(runs_dir) / name
     if load_cv(folder) is None or not (folder / OOF_CSV).is_file():
         raise PaddyError(f"{name} is not a cv folder under {runs_dir}/ (no cv.json and oof.csv); blend the NAME-cv folders `paddy cv` writes")

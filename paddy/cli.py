@@ -111,7 +111,8 @@ def cmd_predict(args):
     from .kaggle import data_root
     from .predict import predict
     from .runs import find, load_meta
-    from .folds import ensemble_cv, expand
+    from .folds import ensemble_cv
+    from .runs import expand
     from .blend import as_runs
     if args.blend: args.run, args.run_weights, args.out = as_runs(args.blend, args.run or args.run_weights, args.out, args.runs_dir)
     given = args.run.split(",") if args.run else None
@@ -132,7 +133,8 @@ def cmd_predict(args):
 
 def cmd_cv(args):
     from .config import load_toml
-    from .folds import cross_validate, load_cv
+    from .folds import cross_validate
+    from .runs import load_cv
     if args.fold is not None: raise PaddyError("paddy cv trains every fold: drop --fold (`paddy train --folds K --fold I` trains one)")
     args.fold = 0
     if args.folds is None: args.folds = (load_toml(args.config) if args.config else {}).get("folds") or 5

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import folds, targets
+from . import targets
 from .errors import PaddyError
 
 LAYOUT = ("train_images", "test_images", "train.csv", "sample_submission.csv")
@@ -78,6 +78,24 @@ def stratified_split(labels, valid_pct=0.2, seed=42):
     return sorted(valid)
 
 
+def assign_folds(labels, k, seed=42):
+    "The fold (0..k-1) of every item: each label's items, shuffled with `seed`, dealt round-robin (K-fold, stratified)."
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(list(labels))
+    fold = np.empty(len(labels), dtype=int)
+    start = 0
+    for label in sorted(set(labels)):
+        idx = rng.permutation(np.flatnonzero(labels == label))
+        fold[idx] = (np.arange(len(idx)) + start) % k
+        start += len(idx)  # the next label's deal begins where this one stopped: small labels spread over every fold
+    return fold
+
+
+def fold_valid_idx(labels, k, i, seed=42):
+    "Indices of fold `i` of `k`: the validation set of that fold's run."
+    return np.flatnonzero(assign_folds(labels, k, seed) == i).tolist()
+
+
 def item_resize(size, method):
     "fastai's Resize for `method` squish | crop | pad (pad with zeros, as the recipe)."
     from fastai.vision.all import Resize, ResizeMethod, PadMode
@@ -123,7 +141,7 @@ def dataloaders(cfg, spec, items=None, train_only=None):
         from .cache import cached
         items = items.assign(path=cached(items.path, cfg.presize, cfg.cache_dir, cfg.resize))
     seed(cfg.seed, cfg.deterministic)
-    valid_idx = folds.valid_idx(items.label, cfg.folds, cfg.fold, cfg.seed) if cfg.folds else stratified_split(items.label, cfg.valid_pct, cfg.seed)
+    valid_idx = fold_valid_idx(items.label, cfg.folds, cfg.fold, cfg.seed) if cfg.folds else stratified_split(items.label, cfg.valid_pct, cfg.seed)
     if train_only is not None: items = pd.concat([items, train_only], ignore_index=True)  # after valid_idx: training only
     block = datablock(vocab, valid_idx, cfg.size, cfg.presize, cfg.resize, cfg.min_scale, cfg.flip, spec.mean, spec.std,
                       extra=targets.extra(cfg, items))

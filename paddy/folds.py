@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from .errors import PaddyError
+from .runs import CV_JSON, OOF_CSV, load_cv
 
-CV_SUFFIX, CV_JSON, OOF_CSV = "-cv", "cv.json", "oof.csv"
+CV_SUFFIX = "-cv"
 
 
 def check(cfg):
@@ -18,24 +19,6 @@ def check(cfg):
         raise PaddyError("--folds K and --fold I go together, e.g. --folds 5 --fold 0; `paddy cv --folds 5` trains every fold")
     if not (isinstance(cfg.folds, int) and isinstance(cfg.fold, int) and cfg.folds >= 2 and 0 <= cfg.fold < cfg.folds):
         raise PaddyError(f"bad --folds {cfg.folds!r} --fold {cfg.fold!r}: give K >= 2 and I from 0 to K-1")
-
-
-def assign(labels, k, seed=42):
-    "The fold (0..k-1) of every item: each label's items, shuffled with `seed`, dealt round-robin (K-fold, stratified)."
-    rng = np.random.default_rng(seed)
-    labels = np.asarray(list(labels))
-    fold = np.empty(len(labels), dtype=int)
-    start = 0
-    for label in sorted(set(labels)):
-        idx = rng.permutation(np.flatnonzero(labels == label))
-        fold[idx] = (np.arange(len(idx)) + start) % k
-        start += len(idx)  # the next label's deal begins where this one stopped: small labels spread over every fold
-    return fold
-
-
-def valid_idx(labels, k, i, seed=42):
-    "Indices of fold `i` of `k`: the validation set of that fold's run."
-    return np.flatnonzero(assign(labels, k, seed) == i).tolist()
 
 
 def base_name(cfg):
@@ -81,7 +64,7 @@ def out_of_fold(folders, out, tta=0, bs=64, workers=None):
         vocab = meta["vocab"]
         items = data.train_items(data_root(cfg["slug"], cfg["data"]))
         items = items[~items.image_id.isin(list(meta.get("skipped_images", {})))].reset_index(drop=True)
-        items = items.iloc[valid_idx(items.label, cfg["folds"], cfg["fold"], cfg["seed"])]
+        items = items.iloc[data.fold_valid_idx(items.label, cfg["folds"], cfg["fold"], cfg["seed"])]
         model = targets.label_head(runs.load_model(folder, meta), meta)
         probs = probabilities(model, data.test_dataloader(meta, list(items.path), bs, workers, tta=tta), precision=meta["precision"])
         check_finite(probs, list(items.image_id), folder.name, meta["precision"])
@@ -98,26 +81,6 @@ def out_of_fold(folders, out, tta=0, bs=64, workers=None):
     write_json(Path(out) / CV_JSON, dict(runs=[f.name for f in folders], folds=len(folders), n=len(oof), accuracy=acc,
                                          error=1 - acc, fold_accuracy=fold_acc, tta=tta))
     return Path(out)
-
-
-def load_cv(folder):
-    "A cv folder's cv.json, or None when `folder` is not one."
-    path = Path(folder) / CV_JSON
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def expand(names, weights, runs_dir="runs"):
-    "Run names with each cv folder replaced by its fold runs, its weight shared among them. Returns (names, weights)."
-    try: weights = [1.0] * len(names) if weights is None else [float(w) for w in weights]
-    except ValueError: raise PaddyError(f"bad --run-weights {','.join(map(str, weights))}: give numbers, e.g. 2,1") from None
-    if len(weights) != len(names): raise PaddyError(f"{len(weights)} run weight(s) for {len(names)} run(s); give one per run")
-    out_names, out_weights = [], []
-    for name, w in zip(names, weights):
-        cv = load_cv(Path(runs_dir) / name) or load_cv(name)
-        parts = cv["runs"] if cv else [name]
-        out_names += parts
-        out_weights += [w / len(parts)] * len(parts)
-    return out_names, out_weights
 
 
 def ensemble_cv(names, weights=None, runs_dir="runs"):

@@ -9,7 +9,7 @@ import pprint, shutil, subprocess, sys, tempfile
 from pathlib import Path
 from typing import NamedTuple
 
-from . import __version__, folds, kaggle, runs, zoo
+from . import __version__, kaggle, runs, zoo
 from .config import load_toml, make_config
 from .errors import PaddyError
 from .files import write_json
@@ -92,7 +92,7 @@ def training(flags, internet=False, gpus=1, tta=4) -> Job:
 def prediction(names, weights=None, runs_dir="runs", tta=4) -> Job:
     """A kernel that predicts the finished runs `names` (a cv folder: its folds), averaged with `weights` as
     `paddy predict --run` does. Each run goes into the dataset as NAME.model.safetensors and NAME.meta.json."""
-    names, weights = folds.expand(names, weights, runs_dir)
+    names, weights = runs.expand(names, weights, runs_dir)
     folders = [runs.find(n, runs_dir) for n in names]
     metas = [runs.load_meta(f) for f in folders]
     unfinished = [f.name for f, m in zip(folders, metas) if not m.get("finished")]

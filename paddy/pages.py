@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import figures, folds, runs, valid
+from . import figures, runs, valid
 from .errors import PaddyError
 from .files import atomic_path, write_text
 from .report import COLUMNS, rows as run_rows
@@ -163,14 +163,14 @@ def run_page(folder, out, data=None):
 def oof_preds(folder):
     "A cv folder's out-of-fold predictions (oof.csv) as valid.Preds."
     import pandas as pd
-    oof = pd.read_csv(folder / folds.OOF_CSV, dtype={"image_id": str, "label": str})
+    oof = pd.read_csv(folder / runs.OOF_CSV, dtype={"image_id": str, "label": str})
     cols = [c for c in oof.columns if c.startswith("p_")]
     return Preds(list(oof.image_id), list(oof.label), [c[2:] for c in cols], oof[cols].to_numpy())
 
 
 def cv_page(folder, out, runs_dir, data=None):
     "The page of a cv folder: per-fold error, and the validation sections on its out-of-fold predictions."
-    cv, preds = folds.load_cv(folder), oof_preds(folder)
+    cv, preds = runs.load_cv(folder), oof_preds(folder)
     page = Page(out, folder.name, f"cross-validation {folder.name}")
     fold_err = [1 - a for a in cv["fold_accuracy"]]
     rows = [(i, link(r), a, e) for i, (r, a, e) in enumerate(zip(cv["runs"], cv["fold_accuracy"], fold_err))]
@@ -184,7 +184,7 @@ def cv_page(folder, out, runs_dir, data=None):
 
 def summary(folder):
     "(row for the comparison table, Preds or None) of a run or cv folder."
-    cv = folds.load_cv(folder)
+    cv = runs.load_cv(folder)
     if cv: return [link(folder.name), "cv", cv["n"], cv["accuracy"], "-", "-"], oof_preds(folder)
     meta = runs.load_meta(folder)
     return [link(folder.name), meta.get("arch", "?"), meta.get("n_valid", "?"), meta.get("valid_accuracy", "-"),
@@ -233,7 +233,7 @@ def index_page(runs_dir, out):
 
 def everything(runs_dir):
     "Every run folder and cv folder under `runs_dir`, by name."
-    return sorted(p for p in Path(runs_dir).iterdir() if (p / runs.META).is_file() or folds.load_cv(p)) if Path(runs_dir).is_dir() else []
+    return sorted(p for p in Path(runs_dir).iterdir() if (p / runs.META).is_file() or runs.load_cv(p)) if Path(runs_dir).is_dir() else []
 
 
 def write(names=None, runs_dir="runs", out="reports", data=None):
@@ -242,14 +242,14 @@ def write(names=None, runs_dir="runs", out="reports", data=None):
     paths written: the named pages first, then the folds', the comparison, and the index."""
     folders = [runs.find(n, runs_dir) for n in names] if names else everything(runs_dir)
     for f in folders:
-        if not ((f / runs.META).is_file() or folds.load_cv(f)): raise PaddyError(f"{f} is neither a run nor a cv folder; give a run name from `paddy runs`")
+        if not ((f / runs.META).is_file() or runs.load_cv(f)): raise PaddyError(f"{f} is neither a run nor a cv folder; give a run name from `paddy runs`")
     pages = list(dict.fromkeys([*folders, *(g for f in folders for g in cv_folds(f, runs_dir))]))
-    written = [cv_page(f, out, runs_dir, data) if folds.load_cv(f) else run_page(f, out, data) for f in pages]
+    written = [cv_page(f, out, runs_dir, data) if runs.load_cv(f) else run_page(f, out, data) for f in pages]
     if names and len(folders) > 1: written.append(compare_page(folders, out))
     return written + [index_page(runs_dir, out)]
 
 
 def cv_folds(folder, runs_dir):
     "The fold run folders of a cv folder that are there (none for a run)."
-    cv = folds.load_cv(folder)
+    cv = runs.load_cv(folder)
     return [Path(runs_dir) / r for r in (cv["runs"] if cv else []) if (Path(runs_dir) / r / runs.META).is_file()]

@@ -30,8 +30,7 @@ def check(cfg):
 def source(name, runs_dir="runs"):
     "(kind, path) of a pseudo-label source: ('csv', file), ('blend', json file) or ('runs', folder)."
     from .blend import blends_dir
-    from .runs import META
-    from .folds import load_cv
+    from .runs import META, load_cv
     path = Path(name)
     if path.suffix.lower() in (".csv", ".json"):
         if not path.is_file(): raise PaddyError(f"--pseudo {name}: file not found; check the path")
@@ -46,7 +45,7 @@ def source(name, runs_dir="runs"):
 def predictions(cfg):
     "(test ids, vocab or None, probabilities or None, labels) of the source: probabilities None for a CSV."
     import numpy as np
-    from . import blend, folds, predict, runs
+    from . import blend, predict, runs
     kind, path = source(cfg.pseudo, cfg.runs_dir)
     if kind == "csv":
         from .data import read_csv
@@ -54,7 +53,7 @@ def predictions(cfg):
         if len(sub.columns) < 2: raise PaddyError(f"--pseudo {path} should have an id column and a label column, like sample_submission.csv")
         return list(sub[sub.columns[0]]), None, None, list(sub[sub.columns[1]])
     names, weights = blend.members(str(path), cfg.runs_dir) if kind == "blend" else ([str(path)], None)
-    names, weights = folds.expand(names, weights, cfg.runs_dir)
+    names, weights = runs.expand(names, weights, cfg.runs_dir)
     ids, probs, vocab = predict.ensemble([runs.find(n, cfg.runs_dir) for n in names], weights)
     return ids, vocab, probs, [vocab[i] for i in np.asarray(probs).argmax(1)]
 

@@ -3,8 +3,7 @@ import json
 from pathlib import Path
 
 from . import blend, pseudo, swa
-from .folds import CV_JSON
-from .runs import META
+from .runs import CV_JSON, META
 
 COLUMNS = ("run", "arch", "size", "epochs", "valid_err", "cv_err", "tta", "time", "source")
 

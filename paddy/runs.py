@@ -15,6 +15,7 @@ from .files import atomic_path, write_json
 
 WEIGHTS, META, HISTORY, PROBS, PROB_IDS = "model.safetensors", "meta.json", "history.csv", "test_probs.npy", "test_ids.json"
 CHECKPOINT = "checkpoint.safetensors"
+CV_JSON, OOF_CSV = "cv.json", "oof.csv"  # a cv folder (`paddy cv`): its fold runs and scores, out-of-fold probabilities
 VALID_FILES = ("valid.json", "valid_probs.npy", "valid_probs_tta.npy")  # the validation predictions (paddy/valid.py)
 
 
@@ -146,3 +147,23 @@ def load_probs(folder):
     ids, probs = json.loads((folder / PROB_IDS).read_text()), np.load(folder / PROBS, allow_pickle=False)
     if len(ids) != len(probs): raise PaddyError(f"{folder / PROBS} and {PROB_IDS} disagree ({len(probs)} rows, {len(ids)} ids); predict the run again")
     return ids, probs
+
+
+def load_cv(folder):
+    "A cv folder's cv.json, or None when `folder` is not one."
+    path = Path(folder) / CV_JSON
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def expand(names, weights, runs_dir="runs"):
+    "Run names with each cv folder replaced by its fold runs, its weight shared among them. Returns (names, weights)."
+    try: weights = [1.0] * len(names) if weights is None else [float(w) for w in weights]
+    except ValueError: raise PaddyError(f"bad --run-weights {','.join(map(str, weights))}: give numbers, e.g. 2,1") from None
+    if len(weights) != len(names): raise PaddyError(f"{len(weights)} run weight(s) for {len(names)} run(s); give one per run")
+    out_names, out_weights = [], []
+    for name, w in zip(names, weights):
+        cv = load_cv(Path(runs_dir) / name) or load_cv(name)
+        parts = cv["runs"] if cv else [name]
+        out_names += parts
+        out_weights += [w / len(parts)] * len(parts)
+    return out_names, out_weights

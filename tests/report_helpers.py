@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 import numpy as np
 import pandas as pd
 
-from paddy import folds, runs, valid
+from paddy import runs, valid
 
 VOCAB = ["a", "b", "c"]
 
@@ -32,10 +32,10 @@ def fake_cv(runs_dir, name, ids, labels, probs, fold, fold_runs):
     probs = np.asarray(probs)
     pred = [VOCAB[i] for i in probs.argmax(1)]
     oof = pd.DataFrame(dict(image_id=ids, label=labels, pred=pred, fold=fold)).join(pd.DataFrame(probs, columns=[f"p_{v}" for v in VOCAB]))
-    oof.to_csv(folder / folds.OOF_CSV, index=False)
+    oof.to_csv(folder / runs.OOF_CSV, index=False)
     right = np.asarray(pred) == np.asarray(labels)
     fold_acc = [float(right[np.asarray(fold) == i].mean()) for i in range(len(fold_runs))]
-    (folder / folds.CV_JSON).write_text(json.dumps(dict(runs=fold_runs, folds=len(fold_runs), n=len(ids), accuracy=float(right.mean()),
+    (folder / runs.CV_JSON).write_text(json.dumps(dict(runs=fold_runs, folds=len(fold_runs), n=len(ids), accuracy=float(right.mean()),
                                                         error=1 - float(right.mean()), fold_accuracy=fold_acc, tta=0)))
     return folder
 

@@ -8,26 +8,26 @@ import pytest
 from conftest import TINY, assert_user_error, make_competition, paddy
 from past_helpers import ONE_THREAD, cli, one_thread  # noqa: F401 (a fixture)
 
-from paddy import folds, predict, runs, valid
+from paddy import data, folds, predict, runs, valid
 
 
 def test_folds_are_disjoint_covering_stratified_and_seeded():
     labels = ["a"] * 23 + ["b"] * 7 + ["c"] * 2
-    fold = folds.assign(labels, 5, seed=1)
-    parts = [folds.valid_idx(labels, 5, i, seed=1) for i in range(5)]
+    fold = data.assign_folds(labels, 5, seed=1)
+    parts = [data.fold_valid_idx(labels, 5, i, seed=1) for i in range(5)]
     assert sorted(sum(parts, [])) == list(range(len(labels)))  # each item in exactly one fold
     for label in "abc":
         counts = np.bincount(fold[np.asarray(labels) == label], minlength=5)
         assert counts.max() - counts.min() <= 1  # every label spread evenly
     assert np.bincount(fold).max() - np.bincount(fold).min() <= 1
-    assert (folds.assign(labels, 5, seed=1) == fold).all() and (folds.assign(labels, 5, seed=2) != fold).any()
+    assert (data.assign_folds(labels, 5, seed=1) == fold).all() and (data.assign_folds(labels, 5, seed=2) != fold).any()
 
 
 def test_expand_replaces_a_cv_folder_by_its_folds(tmp_path):
     (tmp_path / "k-cv").mkdir()
     (tmp_path / "k-cv" / "cv.json").write_text(json.dumps(dict(runs=["k-f0", "k-f1"])))
-    assert folds.expand(["k-cv", "other"], ["2", "1"], tmp_path) == (["k-f0", "k-f1", "other"], [1.0, 1.0, 1.0])
-    assert folds.expand(["a", "b"], None, tmp_path) == (["a", "b"], [1.0, 1.0])
+    assert runs.expand(["k-cv", "other"], ["2", "1"], tmp_path) == (["k-f0", "k-f1", "other"], [1.0, 1.0, 1.0])
+    assert runs.expand(["a", "b"], None, tmp_path) == (["a", "b"], [1.0, 1.0])
 
 
 def _cv(folder, p_a, label=("a", "b", "a")):
