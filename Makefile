@@ -101,9 +101,9 @@ bench: $(STAMP)
 	$(BIN)/python scripts/bench.py $(if $(QUICK),--quick) $(call flag,OUT,out)
 
 # `make gpu-check` checks paddy on a CUDA GPU (sized for < 8 min): gpu_check.json + BENCHMARKS.md's GPU section (OUT=DIR).
-# CPU=1 rehearses every check, tiny, on a CPU (files in build/gpu-check-cpu). On the device tool: README, "The GPU check".
+# CPU=1 rehearses every check, tiny, on a CPU (files in build/gpu-check-cpu); ONLY=CHECK,... reruns those, keeping the rest. On the device tool: README, "The GPU check".
 gpu-check: $(STAMP)
-	$(BIN)/python scripts/gpu_check.py $(if $(CPU),--cpu) $(call flag,OUT,out)
+	$(BIN)/python scripts/gpu_check.py $(if $(CPU),--cpu) $(call flag,OUT,out) $(call flag,ONLY,only)
 
 clean:
 	rm -rf runs reports submissions/*.csv $(DEMO) $(DEMO)-solution.csv

@@ -44,6 +44,7 @@ class Config:
     lr: float | str = 0.01           # a number, or "auto" for lr_find's valley
     precision: str = "auto"
     deterministic: bool = False      # cuDNN's deterministic kernels on a GPU; default: its benchmark mode (fastest)
+    channels_last: bool | None = None  # channels_last memory format; None: on for fp16 on a GPU (paddy/precision.py)
     pretrained: bool = True
     weights: str | None = None       # local weights file in timm layout; never touches the network
     workers: int | None = None       # DataLoader workers; None: fastai's default

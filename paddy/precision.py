@@ -37,6 +37,13 @@ def resolve(precision, cuda=None):
     return precision
 
 
+def channels_last(wanted, precision, cuda=None):
+    """Whether to train in channels_last memory format (fastai's to_channelslast): `wanted`, or where it is None, on for
+    fp16 on a GPU, the one case where it measured faster (BENCHMARKS.md, "GPU")."""
+    cuda = torch.cuda.is_available() if cuda is None else cuda
+    return wanted if wanted is not None else (precision == "fp16" and cuda)
+
+
 def inference(device, precision):
     "The autocast of a run's `precision` for prediction on `device`: fp16 or bf16 on a GPU; on a CPU, or for fp32, none."
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision) if torch.device(device).type == "cuda" else None
@@ -66,8 +73,11 @@ class CPUAutocast(Callback):
             self.autocast = None
 
 
-def apply(learn, precision):
-    "Set `learn` up for a resolved precision; returns `learn`."
+def apply(learn, precision, memory_channels_last=False):
+    "Set `learn` up for a resolved precision and memory format; returns `learn`."
+    if memory_channels_last:
+        from fastai.callback.channelslast import ChannelsLast
+        learn.add_cb(ChannelsLast())
     if precision == "fp16": return learn.to_fp16()
     if precision == "bf16": return learn.to_bf16() if torch.cuda.is_available() else learn.add_cb(CPUAutocast())
     return learn

@@ -28,7 +28,8 @@ def learner(dls, spec, cfg, path="."):
                          "pass --weights FILE for a local copy, or --no-pretrained") from e
     learn = Learner(dls, model, splitter=default_split, cbs=cbs, path=path, model_dir=".tmp", **heads)
     if cfg.pretrained: learn.freeze()
-    return bars_off(precision.apply(options.init_weights(learn, cfg), precision.resolve(cfg.precision)))
+    prec = precision.resolve(cfg.precision)
+    return bars_off(precision.apply(options.init_weights(learn, cfg), prec, precision.channels_last(cfg.channels_last, prec)))
 
 
 def lr_find(learn, folder):
@@ -82,7 +83,8 @@ def describe(cfg, spec, prec):
     "The meta.json of a run: what predict needs, the full config, and versions."
     return dict(name=cfg.run_name, arch=cfg.arch, timm_name=spec.timm_name, size=list(cfg.size),
                 presize=list(cfg.presize), resize=cfg.resize, min_scale=cfg.min_scale, flip=cfg.flip, mean=list(spec.mean),
-                std=list(spec.std), precision=prec, config=cfg.to_dict(), versions=runs.versions())
+                std=list(spec.std), precision=prec, channels_last=precision.channels_last(cfg.channels_last, prec),
+                config=cfg.to_dict(), versions=runs.versions())
 
 
 def usable_items(cfg):

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from paddy import runs, train
+from paddy import distributed, runs, train
 from paddy.config import make_config
 
 learners, make_learner = [], train.learner
@@ -21,4 +21,4 @@ dist.all_gather(sums, mine)
 seen = [None] * dist.get_world_size()
 dist.all_gather_object(seen, dict(folder=str(folder), lr=runs.load_meta(folder)["lr"], batches=learn.train_iter, epoch_batches=len(learn.dls.train)))
 if dist.get_rank() == 0: Path(sys.argv[1]).write_text(json.dumps(dict(sums=[float(s) for s in sums], ranks=seen)))
-dist.destroy_process_group()
+distributed.close()

@@ -63,6 +63,26 @@ def test_prediction_autocasts_to_the_run_precision_on_a_gpu_only():
     assert not isinstance(precision.inference(cpu, "bf16"), torch.autocast)
 
 
+def test_channels_last_by_default_for_fp16_on_a_gpu_and_on_request(tmp_path, monkeypatch):
+    assert precision.channels_last(None, "fp16", cuda=True) and not precision.channels_last(None, "bf16", cuda=True)
+    assert not precision.channels_last(None, "fp32", cuda=False) and not precision.channels_last(False, "fp16", cuda=True)
+    assert precision.channels_last(True, "fp32", cuda=False)
+    formats = []
+
+    class Format(Callback):
+        def before_batch(self):
+            convs = [p for p in self.model.parameters() if p.ndim == 4]
+            formats.append(all(p.is_contiguous(memory_format=torch.channels_last) for p in convs))
+    make = train.learner
+    monkeypatch.setattr(train, "learner", lambda *a, **kw: make(*a, **kw).add_cb(Format()))
+    root, _ = make_competition(tmp_path / "comp")
+    folder = train.train(tiny(root, tmp_path, epochs=1, channels_last=True))
+    assert formats and all(formats) and runs.load_meta(folder)["channels_last"]
+    formats.clear()
+    assert not runs.load_meta(train.train(tiny(root, tmp_path, epochs=1, name="plain")))["channels_last"] and not any(formats)
+    assert cli("predict", "--run", "r", "--data", root, "--tta", 0, "--workers", 0, "--out", tmp_path / "s.csv", cwd=tmp_path, monkeypatch=monkeypatch) == 0
+
+
 def test_non_finite_probabilities_are_refused(tmp_path, monkeypatch, capsys):
     root, _ = make_competition(tmp_path / "comp")
     folder = train.train(tiny(root, tmp_path, epochs=1))
