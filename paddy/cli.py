@@ -2,7 +2,7 @@
 import argparse, os, sys, warnings
 from pathlib import Path
 
-from .errors import PaddyError
+from paddy.errors import PaddyError
 
 
 class Parser(argparse.ArgumentParser):
@@ -54,20 +54,20 @@ def _run_flags(p):
 
 
 def _config(args):
-    from .config import KEYS, make_config
+    from paddy.config import KEYS, make_config
     values = {k: v for k, v in vars(args).items() if k in KEYS}
     return make_config(args.config, **values)
 
 
 def cmd_models(args):
-    from . import zoo
+    from paddy.models import zoo
     rows = zoo.table()
     width = max(len(r[0]) for r in rows)
     for name, timm_name, rule in rows: print(f"{name:<{width}}  {rule:<14} {timm_name}")
 
 
 def cmd_lr_find(args):
-    from .train import find_lr
+    from paddy.learn.train import find_lr
     cfg = _config(args)
     sugg = find_lr(cfg)
     print(f"lr_find: valley {sugg['valley']:.2e}  slide {sugg['slide']:.2e}  plot {Path(cfg.runs_dir) / cfg.run_name / 'lr_find.png'}")
@@ -78,8 +78,8 @@ RESUME_KEEPS = ("data", "workers", "runs_dir", "cache_dir", "accum")  # this mac
 
 def _resume_config(args):
     "The saved Config of run `args.resume`; flags that would change the run conflict with --resume."
-    from .config import KEYS, make_config
-    from .runs import find, load_meta
+    from paddy.config import KEYS, make_config
+    from paddy.runs import find, load_meta
     given = sorted(k for k, v in vars(args).items() if k in KEYS and k not in RESUME_KEEPS and v is not None)
     if args.config: given.insert(0, "config")
     if given: raise PaddyError(f"--resume continues a run with its saved settings; drop --{', --'.join(g.replace('_', '-') for g in given)}")
@@ -90,31 +90,30 @@ def _resume_config(args):
 
 
 def cmd_train(args):
-    from .runs import load_meta
+    from paddy.runs import load_meta
     cfg = _resume_config(args) if args.resume else _config(args)  # flags checked before the heavy imports
-    from .train import train
+    from paddy.learn.train import train
     try: folder = train(cfg, resume=bool(args.resume))
     except KeyboardInterrupt:
-        from .runs import CHECKPOINT
+        from paddy.runs import CHECKPOINT
         if not (Path(cfg.runs_dir) / cfg.run_name / CHECKPOINT).is_file(): raise
         raise KeyboardInterrupt(f"the last finished epoch is saved; continue with `paddy train --resume {cfg.run_name}`") from None
     finally:
-        from .distributed import close
+        from paddy.learn.distributed import close
         close()
     meta = load_meta(folder)
     print(f"trained {meta['name']}: valid error {meta['valid_error']:.4f}, {meta['train_seconds']:.0f}s -> {folder}")
-    from .distributed import rank
-    from .pages import write
+    from paddy.learn.distributed import rank
+    from paddy.report.pages import write
     if rank() == 0: print(f"report {write([str(folder)], folder.parent)[0]}")
 
 
 def cmd_predict(args):
-    from .kaggle import data_root
-    from .predict import predict
-    from .runs import find, load_meta
-    from .folds import ensemble_cv
-    from .runs import expand
-    from .blend import as_runs
+    from paddy.cv import ensemble_cv
+    from paddy.data.layout import data_root
+    from paddy.infer.blend import as_runs
+    from paddy.infer.predict import predict
+    from paddy.runs import expand, find, load_meta
     if args.blend: args.run, args.run_weights, args.out = as_runs(args.blend, args.run or args.run_weights, args.out, args.runs_dir)
     given = args.run.split(",") if args.run else None
     weights = args.run_weights.split(",") if args.run_weights else None
@@ -126,58 +125,60 @@ def cmd_predict(args):
                   use_checkpoint=args.use_checkpoint, precision=args.precision)
     cv = ensemble_cv(given, weights, args.runs_dir) if given else None
     print(f"wrote {out}" + ("" if cv is None else f"; out-of-fold accuracy of this ensemble {cv:.4f}"))
-    from .checks import warn
-    from .valid import tta_note
+    from paddy.errors import warn
+    from paddy.learn.valid import tta_note
     notes = [tta_note(load_meta(find(n, args.runs_dir))) for n in names or [None]] if args.tta else []
     for note in filter(None, notes): warn(note)
 
 
 def cmd_cv(args):
-    from .config import load_toml
-    from .folds import cross_validate
-    from .runs import load_cv
+    from paddy.config import load_toml
+    from paddy.cv import cross_validate
+    from paddy.runs import load_cv
     if args.fold is not None: raise PaddyError("paddy cv trains every fold: drop --fold (`paddy train --folds K --fold I` trains one)")
     args.fold = 0
     if args.folds is None: args.folds = (load_toml(args.config) if args.config else {}).get("folds") or 5
     out = cross_validate(_config(args), tta=args.tta, workers=args.workers)
     cv = load_cv(out)
     print(f"cv accuracy {cv['accuracy']:.4f} (error {cv['error']:.4f}) over {cv['folds']} folds, {cv['n']} images -> {out}")
-    from .pages import write
+    from paddy.report.pages import write
     print(f"report {write([str(out)], out.parent)[0]}")
 
 
 def cmd_report(args):
-    from .pages import write
+    from paddy.report.pages import write
     for path in write([n for a in args.run for n in a.split(",") if n] or None, args.runs_dir, args.out, args.data): print(f"wrote {path}")
 
 
 def cmd_blend(args):
-    from .blend import blend, blends_dir, summary
+    from paddy.infer.blend import blend, blends_dir, summary
     result = blend([n for n in args.cv.split(",") if n], args.name, args.method, args.rounds, args.runs_dir)
     print("\n".join(summary(result) + [f"wrote {blends_dir(args.runs_dir) / (result['name'] + '.json')}"]))
 
 
 def cmd_runs(args):
-    from .report import table
+    from paddy.report.listing import table
     print(table(args.runs_dir))
 
 
 def cmd_data(args):
-    from .kaggle import download
+    from paddy.kaggle.api import download
     print(f"data ready in {download(args.slug, Path(args.dest), retries=args.retries)}")
 
 
 def cmd_submit(args):
-    from . import kaggle, submission
+    from paddy.data import layout
+    from paddy.kaggle import api as kaggle
+    from paddy.infer import submission
     path = Path(args.file) if args.file else _newest_submission()
-    sample = Path(kaggle.data_root(args.slug, args.data)) / "sample_submission.csv"
+    sample = Path(layout.data_root(args.slug, args.data)) / "sample_submission.csv"
     submission.validate_file(path, submission.read_sample(sample))
     ref = kaggle.submit(path, args.message or f"paddy {path.stem}", args.slug)
     print(f"submitted {path}: ref {ref}")
 
 
 def cmd_submissions(args):
-    from .kaggle import submissions
+    from paddy.kaggle.api import submissions
     rows = submissions(args.slug)
     if not rows: print("no submissions yet")
     score = lambda v: "-" if v is None else v  # a score of 0.0 is a score
@@ -187,8 +188,8 @@ def cmd_submissions(args):
 
 
 def cmd_kernel(args):
-    from .config import KEYS
-    from .kernel import push
+    from paddy.config import KEYS
+    from paddy.kaggle.kernel import push
     flags = {k: v for k, v in vars(args).items() if (k in KEYS or k == "config") and v is not None}
     predict = args.predict.split(",") if args.predict else None
     run_weights = args.run_weights.split(",") if args.run_weights else None
@@ -203,7 +204,7 @@ def _newest_submission():
 
 
 def parser():
-    from .kaggle import SLUG
+    from paddy.data.layout import SLUG
     ap = Parser(prog="paddy", description="fastai + timm from Kaggle competition data to a scored submission")
     sub = ap.add_subparsers(dest="command", required=True, parser_class=Parser)
     sub.add_parser("models", help="list the model table").set_defaults(func=cmd_models)

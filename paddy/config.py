@@ -3,8 +3,10 @@ import dataclasses, tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from . import folds, options, pseudo, swa, targets, tracking
-from .errors import PaddyError
+from paddy.data import split
+from paddy.errors import PaddyError
+from paddy.learn import options, pseudo, swa, tracking
+from paddy.models import targets
 
 RESIZE_METHODS = ("squish", "crop", "pad")
 TRAIN_METHODS = ("fine_tune", "fit_one_cycle")
@@ -44,24 +46,24 @@ class Config:
     lr: float | str = 0.01           # a number, or "auto" for lr_find's valley
     precision: str = "auto"
     deterministic: bool = False      # cuDNN's deterministic kernels on a GPU; default: its benchmark mode (fastest)
-    channels_last: bool | None = None  # channels_last memory format; None: on for fp16 on a GPU (paddy/precision.py)
+    channels_last: bool | None = None  # channels_last memory format; None: on for fp16 on a GPU (paddy/models/precision.py)
     pretrained: bool = True
     weights: str | None = None       # local weights file in timm layout; never touches the network
     workers: int | None = None       # DataLoader workers; None: fastai's default
-    cache: bool = True               # train on resized copies made once per item size (paddy/cache.py)
+    cache: bool = True               # train on resized copies made once per item size (paddy/data/cache.py)
     cache_dir: str = "cache"         # where those copies live (writable; Kaggle inputs are read-only)
-    label_smoothing: float = 0.0     # eps of label-smoothing cross-entropy; 0: plain cross-entropy (paddy/targets.py)
-    mixup: float = 0.0               # MixUp alpha; 0: off (paddy/options.py)
+    label_smoothing: float = 0.0     # eps of label-smoothing cross-entropy; 0: plain cross-entropy (paddy/models/targets.py)
+    mixup: float = 0.0               # MixUp alpha; 0: off (paddy/learn/options.py)
     cutmix: float = 0.0              # CutMix alpha; 0: off
     ema: float = 0.0                 # decay of an EMA of the weights, used to validate and saved; 0: off
     init_from: str | None = None     # start from a finished run's weights, e.g. a smaller size (progressive resizing)
     folds: int | None = None         # stratified K-fold: validate on fold `fold` of `folds` instead of valid_pct
     fold: int | None = None
     targets: tuple = ("label",)      # train.csv columns the model predicts, one head each; the first is the submission's
-    tracker: str | None = None       # experiment tracker: tensorboard | wandb (optional extras, paddy/tracking.py); None: off
-    pseudo: str | None = None        # blend, run or CSV whose confident test predictions join the training part (paddy/pseudo.py)
+    tracker: str | None = None       # experiment tracker: tensorboard | wandb (optional extras, paddy/learn/tracking.py); None: off
+    pseudo: str | None = None        # blend, run or CSV whose confident test predictions join the training part (paddy/learn/pseudo.py)
     pseudo_threshold: float = 0.9    # least probability of a pseudo-labelled test image (0: every image; a CSV needs 0)
-    swa: int = 0                     # average the weights of the last K epochs, keep it if it validates better (paddy/swa.py); 0: off
+    swa: int = 0                     # average the weights of the last K epochs, keep it if it validates better (paddy/learn/swa.py); 0: off
     name: str | None = None          # run folder name; None: <arch>-<H>x<W>[-pl][-f<fold>]
     runs_dir: str = "runs"
 
@@ -120,7 +122,7 @@ def check(cfg):
     if not 0 < float(cfg.min_scale) <= 1: raise PaddyError(f"--min-scale {cfg.min_scale} must be in (0, 1], e.g. 0.75")
     if cfg.weights and not cfg.pretrained: raise PaddyError("--weights and --no-pretrained conflict: drop one of them")
     if cfg.weights and not Path(cfg.weights).is_file(): raise PaddyError(f"weights file {cfg.weights} not found; check the path")
-    for part in (targets, options, folds, tracking, swa, pseudo): part.check(cfg)
+    for part in (targets, options, split, tracking, swa, pseudo): part.check(cfg)
     return cfg
 
 

@@ -3,7 +3,7 @@ import json, os, tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import PaddyError
+from paddy.errors import PaddyError
 
 
 @contextmanager

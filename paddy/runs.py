@@ -9,20 +9,19 @@ from pathlib import Path
 
 import numpy as np
 
-from .checks import warn
-from .errors import PaddyError
-from .files import atomic_path, write_json
+from paddy.errors import PaddyError, warn
+from paddy.files import atomic_path, write_json
 
 WEIGHTS, META, HISTORY, PROBS, PROB_IDS = "model.safetensors", "meta.json", "history.csv", "test_probs.npy", "test_ids.json"
 CHECKPOINT = "checkpoint.safetensors"
 CV_JSON, OOF_CSV = "cv.json", "oof.csv"  # a cv folder (`paddy cv`): its fold runs and scores, out-of-fold probabilities
-VALID_FILES = ("valid.json", "valid_probs.npy", "valid_probs_tta.npy")  # the validation predictions (paddy/valid.py)
+VALID_FILES = ("valid.json", "valid_probs.npy", "valid_probs_tta.npy")  # the validation predictions (paddy/learn/valid.py)
 
 
 def versions():
     "Library versions recorded with every run."
     import fastai, timm, torch
-    from . import __version__
+    from paddy import __version__
     return dict(paddy=__version__, fastai=fastai.__version__, timm=timm.__version__, torch=torch.__version__,
                 python=platform.python_version())
 
@@ -109,7 +108,7 @@ def find(name, runs_dir="runs"):
 
 def load_model(folder, meta, use_checkpoint=False):
     "Rebuild the run's model (no pretrained download) and load its weights; an unfinished run's checkpoint only if asked."
-    from .zoo import create_model
+    from paddy.models.zoo import create_model
     folder = Path(folder)
     if meta.get("finished"):
         path = folder / WEIGHTS

@@ -103,21 +103,23 @@ def fastai_default_dl(root, bs=32, workers=None, item=480):
 
 
 def fastai_augment(size, min_scale=0.75, flip=True):
-    "fastai's own `aug_transforms`, in place of paddy.augment.batch_augment: the fast path's baseline."
+    "fastai's own `aug_transforms`, in place of paddy.data.augment.batch_augment: the fast path's baseline."
     from fastai.vision.all import aug_transforms
     return aug_transforms(size=tuple(size), min_scale=min_scale, do_flip=flip)
 
 
 def paddy_dl(root, items, cache, cache_dir):
     "paddy's train DataLoaders for the default Config (size 128, item size 256, squish) with or without the cache."
-    from paddy import config, data, zoo
+    from paddy import config
+    from paddy.data import block
+    from paddy.models import zoo
     cfg = config.make_config(data=str(root), size=128, cache=cache, cache_dir=str(cache_dir))
-    return data.dataloaders(cfg, zoo.spec(cfg.arch), items=items)
+    return block.dataloaders(cfg, zoo.spec(cfg.arch), items=items)
 
 
 def _decode(paths):
-    from paddy.cache import cover_size
-    from paddy.images import open_rgb
+    from paddy.data.cache import cover_size
+    from paddy.data.images import open_rgb
     for p in paths:
         im = open_rgb(p, 256)
         im.resize(cover_size(*im.size, (256, 256)), Image.BILINEAR)
@@ -146,7 +148,9 @@ def paddy_learner(batches, precision):
     import torch
     from fastai.data.core import Datasets
     from fastai.data.transforms import Categorize
-    from paddy import config, train, zoo
+    from paddy import config
+    from paddy.learn import train
+    from paddy.models import zoo
     xs = torch.cat([x for x, _ in batches])
     ys = [str(int(v)) for _, y in batches for v in y]
     n = len(ys)
@@ -218,7 +222,8 @@ def recipe_epoch(root, arch, bs, workers=None, item=480):
 def paddy_epoch(root, cache_dir, arch, bs, workers=None, precision="auto"):
     """(seconds of one whole epoch, seconds before it, precision) of paddy's DataLoaders and Learner on the competition
     `root`; before it: `train.prepare` (every image decoded once, the image cache built or reused)."""
-    from paddy import config, train
+    from paddy import config
+    from paddy.learn import train
     cfg = config.make_config(data=str(root), arch=arch, pretrained=False, bs=bs, workers=workers, precision=precision,
                              cache_dir=str(cache_dir))
     (spec, prec, dls, _), before = timed(train.prepare, cfg)
@@ -227,7 +232,8 @@ def paddy_epoch(root, cache_dir, arch, bs, workers=None, precision="auto"):
 
 def demo_run(root, work, name, **flags):
     "Train the demo recipe (1 epoch) on `root`; returns (run folder, seconds)."
-    from paddy import config, train
+    from paddy import config
+    from paddy.learn import train
     cfg = config.make_config(data=str(root), runs_dir=str(work / "runs"), cache_dir=str(work / "cache"), name=name, **(DEMO_FLAGS | flags))
     start = time.perf_counter()
     folder = train.train(cfg)
@@ -235,11 +241,12 @@ def demo_run(root, work, name, **flags):
 
 
 def run_model(folder, root, tta=0):
-    "A finished run's model, its test DataLoader (with `tta` views) and meta, as paddy.predict builds them."
-    from paddy import data, runs
+    "A finished run's model, its test DataLoader (with `tta` views) and meta, as paddy.infer.predict builds them."
+    from paddy import runs
+    from paddy.data import block, layout
     meta = runs.load_meta(folder)
-    files = data.image_files(Path(root) / "test_images")
-    return runs.load_model(folder, meta), data.test_dataloader(meta, files, 64, tta=tta), meta
+    files = layout.image_files(Path(root) / "test_images")
+    return runs.load_model(folder, meta), block.test_dataloader(meta, files, 64, tta=tta), meta
 
 
 def accuracy(probs, meta, solution):
@@ -271,7 +278,7 @@ def peak_rss(root, work, name):
 
 def cache_rate(paths, cache_dir, workers):
     "img/s of building the image cache of `paths` at 256x256 with `workers` processes, from nothing."
-    from paddy.cache import cached
+    from paddy.data.cache import cached
     shutil.rmtree(cache_dir, ignore_errors=True)
     _, seconds = timed(cached, paths, (256, 256), cache_dir, "squish", workers, echo=False)
     return len(paths) / seconds
@@ -303,8 +310,8 @@ def measure(s, work, log):
     import torch
     from fastai.vision.all import set_seed
     from fastai.vision.all import Learner, DataLoaders, CrossEntropyLossFlat
-    from paddy.augment import batch_augment
-    from paddy.predict import probabilities
+    from paddy.data.augment import batch_augment
+    from paddy.infer.predict import probabilities
     r, profiles = {}, {}
 
     log(f"making {s['photos']} 480x640 JPEGs")
@@ -329,7 +336,7 @@ def measure(s, work, log):
     profiles["data_path"] = lambda: cprofile(lambda: loader_rate(dls.train, s["loader_batches"]))
 
     log("(g) a whole training epoch, paddy against fastai's recipe")
-    auto = __import__("paddy.precision").precision.resolve("auto")
+    auto = __import__("paddy.models.precision").precision.resolve("auto")
     for kind, (size, item) in EPOCH_SETS.items():
         root = work / f"epoch-{kind}"
         make_photos(root, s["epoch_images"], size=size)
@@ -352,8 +359,8 @@ def measure(s, work, log):
     profiles["learner"] = lambda: cprofile(lambda: learner_rate(paddy_learner(batches[:4], "fp32")))
 
     log("(c) CPU bf16 autocast vs fp32")
-    r["native_bf16"] = __import__("paddy.precision").precision.cpu_has_native_bf16()
-    r["auto_precision"] = __import__("paddy.precision").precision.resolve("auto")
+    r["native_bf16"] = __import__("paddy.models.precision").precision.cpu_has_native_bf16()
+    r["auto_precision"] = __import__("paddy.models.precision").precision.resolve("auto")
     short = batches[:s["bf16_batches"] + 1]
     r["fp32_ips"] = learner_rate(paddy_learner(short, "fp32"))
     r["bf16_ips"] = learner_rate(paddy_learner(short, "bf16"))
@@ -381,7 +388,7 @@ def measure(s, work, log):
         accs, secs = [], []
         for seed in s["seeds"]:  # one epoch's accuracy swings by a few points with the seed: compare means
             set_seed(seed)
-            with mock.patch("paddy.augment.batch_augment", batch_augment if fast else fastai_augment):
+            with mock.patch("paddy.data.augment.batch_augment", batch_augment if fast else fastai_augment):
                 folder, sec = demo_run(demo, work, f"demo-fast-{fast}-{seed}", cache=fast, bs=bs, item_size=64, seed=seed)
             model, dl, meta = run_model(folder, demo)
             probabilities(model, dl)  # warm-up: workers and caches
@@ -563,7 +570,7 @@ def notes_for(r, checks):
                  "augmentation), not by JPEG decoding: see its profile.")
     n.append(f"Where the data path's {r['data_vs_fastai']:.1f}× comes from: the recipe decodes each 480x640 JPEG, resizes it to 480 and "
              "warps the batch at 480x480 before cropping it to 128; paddy reads a copy already squished to 256 from its cache "
-             "(built once per size on all cores), and paddy.augment folds the random-resized crop into the flip/rotate/zoom/warp "
+             "(built once per size on all cores), and paddy.data.augment folds the random-resized crop into the flip/rotate/zoom/warp "
              "matrix, so the batch is resampled once, straight to 128x128.")
     if not checks["learner_vs_loop"][2]:
         n.append("The Learner is slower than the plain loop by fastai's per-batch callbacks, its Adam implementation and "
@@ -572,7 +579,7 @@ def notes_for(r, checks):
         n.append("TTA costs more than 5.3 plain passes: see its profile.")
     n.append(f"TTA n=4 took {r['tta_vs_five_plain']:.2f}× the time of five plain passes and {r['tta4_s'] / r['fastai_tta4_s']:.2f}× "
              "fastai's `learn.tta(n=4)`: paddy decodes each test image once and makes its five views from the collated batch "
-             "(paddy.loader.TTADL); fastai reads the test set five times. Both combine the views the same way "
+             "(paddy.data.loader.TTADL); fastai reads the test set five times. Both combine the views the same way "
              "(lerp of the augmented mean and the plain prediction, beta 0.25).")
     if not checks["rss_growth"][2]:
         n.append("RSS grows with the item count: see the RSS rows (main process and DataLoader workers).")

@@ -260,7 +260,7 @@ def one_epoch(c, name, kind="photos", precision=None, launcher=(), env=None, **g
 
 def check_one_batch(c, arch):
     "One training batch (and one validation batch) of `arch` at 224 px."
-    from paddy.data import stratified_split
+    from paddy.data.split import stratified_split
     labels = [f"label{i % LABELS}" for i in range(c.s["batch"])]
     n_train = len(labels) - len(stratified_split(labels))
     return dict(summary(*one_epoch(c, arch, "batch", arch=arch, size=224, bs=n_train)), arch=arch, batch=n_train)
@@ -280,7 +280,7 @@ def bf16_missing(gpu):
         cap = torch.cuda.get_device_capability()
         if torch.cuda.is_bf16_supported() and cap >= (8, 0): return None
         return f"{torch.cuda.get_device_name()} (compute capability {cap[0]}.{cap[1]}) has no native bf16"
-    from paddy.precision import cpu_has_native_bf16
+    from paddy.models.precision import cpu_has_native_bf16
     return None if cpu_has_native_bf16() else "this CPU has no avx512_bf16/amx_bf16: bf16 would be emulated"
 
 
@@ -335,7 +335,7 @@ def step_rate(arch, batches, precision, channels_last):
     import timm
     from fastai.callback.channelslast import ChannelsLast  # noqa: F401 (adds Learner.to_channelslast)
     from fastai.vision.all import CrossEntropyLossFlat, DataLoaders, Learner, set_seed
-    from paddy.precision import CPUAutocast
+    from paddy.models.precision import CPUAutocast
     device = batches[0][0].device
     set_seed(42, reproducible=True)  # the cuDNN settings paddy trains with
     learn = Learner(DataLoaders(Batches(batches), Batches(batches[:2]), device=device),

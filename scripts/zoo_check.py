@@ -40,8 +40,8 @@ def paddy_train(*args, cwd):
 
 def checks():
     "(what, args) of each check: every table model at its size, then every preset at bs = 2 micro-batches of 2."
-    from paddy import zoo
     from paddy.config import make_config
+    from paddy.models import zoo
     for name in zoo.MODELS:
         h, w = zoo.spec(name).fixed_size or (64, 64)
         yield name, ["--arch", name, "--size", f"{h},{w}", "--item-size", f"{h},{w}", "--bs", 4, "--epochs", 1, "--method", "fit_one_cycle"]

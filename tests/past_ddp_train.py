@@ -1,4 +1,4 @@
-"""Run under torchrun by test_past_distributed: `paddy.train.train` on every rank, then the ranks compare the weights
+"""Run under torchrun by test_past_distributed: `paddy.learn.train.train` on every rank, then the ranks compare the weights
 they ended with (DDP keeps them in step) and rank 0 writes to the JSON file argv[1] each rank's weight checksum, run
 folder, learning rate, and training batches against the batches of one process's epoch."""
 import json, sys
@@ -7,8 +7,9 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from paddy import distributed, runs, train
+from paddy import runs
 from paddy.config import make_config
+from paddy.learn import distributed, train
 
 learners, make_learner = [], train.learner
 train.learner = lambda *a, **kw: learners.append(make_learner(*a, **kw)) or learners[-1]  # keep hold of the Learner

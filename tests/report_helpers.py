@@ -6,7 +6,8 @@ from html.parser import HTMLParser
 import numpy as np
 import pandas as pd
 
-from paddy import runs, valid
+from paddy import runs
+from paddy.learn import valid
 
 VOCAB = ["a", "b", "c"]
 

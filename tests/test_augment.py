@@ -2,7 +2,7 @@
 import torch
 from fastai.vision.all import AffineCoordTfm, RandomResizedCropGPU, TensorImage, aug_transforms
 
-from paddy.augment import batch_augment, crop_mat
+from paddy.data.augment import batch_augment, crop_mat
 
 
 def test_crop_of_full_area_is_the_identity():

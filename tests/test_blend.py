@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from past_helpers import cli
 
-from paddy import blend
 from paddy.errors import PaddyError
+from paddy.infer import blend
 
 N, LABELS = 300, ["a", "b", "c"]
 

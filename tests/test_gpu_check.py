@@ -10,7 +10,7 @@ ABSENT = ("kaggle", "kagglesdk", "fastkaggle", "spacy")  # not on the device too
 
 
 def test_cpu_rehearsal_reports_every_check(tmp_path):
-    from paddy.precision import cpu_has_native_bf16
+    from paddy.models.precision import cpu_has_native_bf16
     for name in ABSENT:  # importing one of them fails, as on the GPU image
         (tmp_path / "absent" / name).mkdir(parents=True)
         (tmp_path / "absent" / name / "__init__.py").write_text(f"raise ImportError('{name} is not on the GPU image')\n")

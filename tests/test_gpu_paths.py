@@ -10,9 +10,12 @@ from conftest import TINY, make_competition
 from fastai.callback.core import Callback
 from past_helpers import cli, one_thread  # noqa: F401 (a fixture)
 
-from paddy import data, options, precision, runs, train
+from paddy import runs
 from paddy.config import make_config
+from paddy.data import block
 from paddy.errors import PaddyError
+from paddy.learn import options, train
+from paddy.models import precision
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -96,9 +99,9 @@ def test_non_finite_probabilities_are_refused(tmp_path, monkeypatch, capsys):
 def test_cudnn_benchmark_unless_deterministic(monkeypatch):
     monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
     monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
-    data.seed(42)
+    block.seed(42)
     assert torch.backends.cudnn.benchmark and not torch.backends.cudnn.deterministic
-    data.seed(42, deterministic=True)
+    block.seed(42, deterministic=True)
     assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
     assert make_config(deterministic=True).deterministic and not make_config().deterministic
 

@@ -5,13 +5,15 @@ from pathlib import Path
 import pytest
 from kaggle_emulator import kaggle_emulator, submission_csv, tiny_kaggle  # noqa: F401 (fixtures)
 
-from paddy import kaggle
+from paddy.data import layout
+from paddy.kaggle import api as kaggle
 from paddy.errors import PaddyError
 
-SLUG = kaggle.SLUG
+SLUG = layout.SLUG
 RUN = """
 import json, sys
-from paddy import kaggle
+from paddy.data import layout
+from paddy.kaggle import api as kaggle
 from paddy.errors import PaddyError
 try: print(json.dumps({}, default=str))
 except PaddyError as e:
@@ -136,17 +138,17 @@ def test_kernel_credentials_come_from_kaggle_secrets(tiny_kaggle, tmp_path):
 def test_in_a_kernel_the_data_is_the_input_folder(monkeypatch, tmp_path):
     monkeypatch.setenv("KAGGLE_KERNEL_RUN_TYPE", "Batch")
     monkeypatch.setenv("PADDY_KAGGLE_ROOT", str(tmp_path))
-    with pytest.raises(PaddyError, match="inputs"): kaggle.data_root()
+    with pytest.raises(PaddyError, match="inputs"): layout.data_root()
     (tmp_path / "input" / SLUG).mkdir(parents=True)
-    assert kaggle.in_kernel() and kaggle.download() == kaggle.data_root() == tmp_path / "input" / SLUG
+    assert layout.in_kernel() and kaggle.download() == layout.data_root() == tmp_path / "input" / SLUG
 
 
 def test_data_root_outside_a_kernel(monkeypatch, tmp_path):
     monkeypatch.delenv("KAGGLE_KERNEL_RUN_TYPE", raising=False)
     monkeypatch.chdir(tmp_path)
-    assert not kaggle.in_kernel()
-    with pytest.raises(PaddyError, match="make data"): kaggle.data_root()
-    with pytest.raises(PaddyError, match="--data"): kaggle.data_root(data=tmp_path / "elsewhere")
+    assert not layout.in_kernel()
+    with pytest.raises(PaddyError, match="make data"): layout.data_root()
+    with pytest.raises(PaddyError, match="--data"): layout.data_root(data=tmp_path / "elsewhere")
     (tmp_path / "data" / SLUG).mkdir(parents=True)
-    assert kaggle.data_root() == Path("data") / SLUG
-    assert kaggle.data_root(data=tmp_path) == tmp_path
+    assert layout.data_root() == Path("data") / SLUG
+    assert layout.data_root(data=tmp_path) == tmp_path

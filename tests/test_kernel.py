@@ -8,7 +8,9 @@ import pytest
 from conftest import make_competition
 from kaggle_emulator import SLUG, kaggle_emulator, tiny_kaggle  # noqa: F401 (fixtures)
 
-from paddy import __version__, kernel, submission
+from paddy import __version__
+from paddy.infer import submission
+from paddy.kaggle import kernel
 
 WHEEL = f"paddy-{__version__}-py3-none-any.whl"
 TINY = ["--arch", "resnet18", "--size", "32", "--bs", "2", "--epochs", "1", "--method", "fit_one_cycle", "--workers", "0"]

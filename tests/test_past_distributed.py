@@ -5,8 +5,9 @@ import json, subprocess, sys
 from conftest import REPO, make_competition
 from past_helpers import ONE_THREAD, one_thread  # noqa: F401 (a fixture)
 
-from paddy import runs, train
+from paddy import runs
 from paddy.config import make_config
+from paddy.learn import train
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
 

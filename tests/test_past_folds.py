@@ -8,19 +8,22 @@ import pytest
 from conftest import TINY, assert_user_error, make_competition, paddy
 from past_helpers import ONE_THREAD, cli, one_thread  # noqa: F401 (a fixture)
 
-from paddy import data, folds, predict, runs, valid
+from paddy import cv, runs
+from paddy.data import split
+from paddy.infer import predict
+from paddy.learn import valid
 
 
 def test_folds_are_disjoint_covering_stratified_and_seeded():
     labels = ["a"] * 23 + ["b"] * 7 + ["c"] * 2
-    fold = data.assign_folds(labels, 5, seed=1)
-    parts = [data.fold_valid_idx(labels, 5, i, seed=1) for i in range(5)]
+    fold = split.assign_folds(labels, 5, seed=1)
+    parts = [split.fold_valid_idx(labels, 5, i, seed=1) for i in range(5)]
     assert sorted(sum(parts, [])) == list(range(len(labels)))  # each item in exactly one fold
     for label in "abc":
         counts = np.bincount(fold[np.asarray(labels) == label], minlength=5)
         assert counts.max() - counts.min() <= 1  # every label spread evenly
     assert np.bincount(fold).max() - np.bincount(fold).min() <= 1
-    assert (data.assign_folds(labels, 5, seed=1) == fold).all() and (data.assign_folds(labels, 5, seed=2) != fold).any()
+    assert (split.assign_folds(labels, 5, seed=1) == fold).all() and (split.assign_folds(labels, 5, seed=2) != fold).any()
 
 
 def test_expand_replaces_a_cv_folder_by_its_folds(tmp_path):
@@ -39,10 +42,10 @@ def _cv(folder, p_a, label=("a", "b", "a")):
 def test_ensemble_cv_weights_the_out_of_fold_probabilities(tmp_path):
     _cv(tmp_path / "x-cv", [0.9, 0.6, 0.4])  # right, wrong, wrong
     _cv(tmp_path / "y-cv", [0.3, 0.1, 0.8])  # wrong, right, right
-    assert folds.ensemble_cv(["x-cv"], None, tmp_path) == pytest.approx(1 / 3)
-    assert folds.ensemble_cv(["x-cv", "y-cv"], None, tmp_path) == 1  # p_a 0.6, 0.35, 0.6: all right
-    assert folds.ensemble_cv(["x-cv", "y-cv"], [9, 1], tmp_path) == pytest.approx(1 / 3)  # p_a 0.84, 0.55, 0.44: as x alone
-    assert folds.ensemble_cv(["x-cv", "not-a-cv"], None, tmp_path) is None
+    assert cv.ensemble_cv(["x-cv"], None, tmp_path) == pytest.approx(1 / 3)
+    assert cv.ensemble_cv(["x-cv", "y-cv"], None, tmp_path) == 1  # p_a 0.6, 0.35, 0.6: all right
+    assert cv.ensemble_cv(["x-cv", "y-cv"], [9, 1], tmp_path) == pytest.approx(1 / 3)  # p_a 0.84, 0.55, 0.44: as x alone
+    assert cv.ensemble_cv(["x-cv", "not-a-cv"], None, tmp_path) is None
 
 
 def test_cv_trains_every_fold_and_saves_out_of_fold_predictions(tmp_path, monkeypatch, capsys, one_thread):

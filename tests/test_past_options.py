@@ -7,10 +7,11 @@ from fastai.callback.core import Callback
 from fastai.callback.mixup import CutMix, MixUp
 from fastai.vision.all import CrossEntropyLossFlat, LabelSmoothingCrossEntropyFlat
 
-from paddy import runs, train
+from paddy import runs
 from paddy.config import make_config
-from paddy.ema import EMA
 from paddy.errors import PaddyError
+from paddy.learn import train
+from paddy.learn.ema import EMA
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,10 @@ from pathlib import Path
 import pytest
 from conftest import REPO, paddy
 
-from paddy import report, zoo
 from paddy.config import make_config
 from paddy.errors import PaddyError
+from paddy.models import zoo
+from paddy.report import listing
 
 PRESETS = sorted((REPO / "experiments").glob("*.toml"))
 RECIPE = {"part1-resnet26d": ("resnet26d", (128, 128), 3, 1), "part2-convnext-small": ("convnext_small_in22k", (256, 192), 12, 1),
@@ -73,7 +74,7 @@ def test_runs_table(tmp_path):
     _run(tmp_path / "k-f1", **base, valid_error=0.25, train_seconds=20)
     (tmp_path / "k-cv").mkdir()
     (tmp_path / "k-cv" / "cv.json").write_text(json.dumps(dict(runs=["k-f0", "k-f1"], error=0.375, tta=2)))
-    lines = report.table(tmp_path).splitlines()
+    lines = listing.table(tmp_path).splitlines()
     assert lines[0].split() == ["run", "arch", "size", "epochs", "valid_err", "cv_err", "tta", "time", "source"]
     rows = {ln.split()[0]: ln.split() for ln in lines[1:]}
     assert rows["a"] == ["a", "resnet18", "32x24", "2", "0.1250", "-", "4", "1m15s", "-"]

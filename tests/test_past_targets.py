@@ -10,9 +10,10 @@ import torch.nn.functional as F
 from conftest import TINY, make_competition, paddy
 from past_helpers import ONE_THREAD, cli, one_thread  # noqa: F401 (a fixture)
 
-from paddy import runs, targets
+from paddy import runs
 from paddy.config import make_config
 from paddy.errors import PaddyError
+from paddy.models import targets
 
 
 def test_loss_is_the_sum_of_the_heads_cross_entropies():

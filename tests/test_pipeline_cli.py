@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 from conftest import DEMO_WEIGHTS, TINY, assert_user_error, make_competition, paddy
 
-from paddy import predict, runs
+from paddy import runs
+from paddy.infer import predict
 
 
 def test_train_predict_submission(tmp_path, competition):

@@ -4,20 +4,21 @@ import pandas as pd
 import pytest
 from conftest import make_competition
 
-from paddy import data, zoo
 from paddy.config import make_config
+from paddy.data import block, layout, split
 from paddy.errors import PaddyError
+from paddy.models import zoo
 
 
 def test_layout_names_what_is_missing(competition):
     shutil.rmtree(competition / "test_images")
     (competition / "sample_submission.csv").unlink()
-    with pytest.raises(PaddyError, match="missing test_images, sample_submission.csv"): data.check_layout(competition)
-    with pytest.raises(PaddyError, match="does not exist"): data.check_layout(competition / "nope")
+    with pytest.raises(PaddyError, match="missing test_images, sample_submission.csv"): layout.check_layout(competition)
+    with pytest.raises(PaddyError, match="does not exist"): layout.check_layout(competition / "nope")
 
 
 def test_train_items_join_csv_and_folders(competition):
-    items = data.train_items(competition)
+    items = layout.train_items(competition)
     assert len(items) == 16 and set(items.label) == {"blast", "normal"}
     assert all(p.parent.name == lbl and p.is_file() for p, lbl in zip(items.path, items.label))
 
@@ -26,19 +27,19 @@ def test_label_folder_disagreement_is_reported(competition):
     df = pd.read_csv(competition / "train.csv")
     df.loc[0, "label"] = "normal"
     df.to_csv(competition / "train.csv", index=False)
-    with pytest.raises(PaddyError, match=r"1 image\(s\) sit in a folder other than their train.csv label"): data.train_items(competition)
+    with pytest.raises(PaddyError, match=r"1 image\(s\) sit in a folder other than their train.csv label"): layout.train_items(competition)
 
 
 def test_missing_columns_are_named(competition):
     pd.read_csv(competition / "train.csv").drop(columns="label").to_csv(competition / "train.csv", index=False)
-    with pytest.raises(PaddyError, match="lacks column"): data.train_items(competition)
+    with pytest.raises(PaddyError, match="lacks column"): layout.train_items(competition)
 
 
 def test_split_is_stratified_and_seeded():
     labels = ["a"] * 50 + ["b"] * 30 + ["c"] * 20
-    valid = data.stratified_split(labels, 0.2, seed=1)
+    valid = split.stratified_split(labels, 0.2, seed=1)
     assert [sum(labels[i] == k for i in valid) for k in "abc"] == [10, 6, 4]
-    assert valid == data.stratified_split(labels, 0.2, seed=1) != data.stratified_split(labels, 0.2, seed=2)
+    assert valid == split.stratified_split(labels, 0.2, seed=1) != split.stratified_split(labels, 0.2, seed=2)
 
 
 @pytest.mark.parametrize("mode, ext, pil_size, size, resize", [
@@ -51,7 +52,7 @@ def test_dataloaders_any_image_kind(tmp_path, mode, ext, pil_size, size, resize)
     root, _ = make_competition(tmp_path / "c", labels=("Healthy Leaf", "rust-2", "x"), per_label=5,
                                size=pil_size, mode=mode, ext=ext)
     cfg = make_config(data=str(root), size=size, resize=resize, bs=4, workers=0)
-    dls = data.dataloaders(cfg, zoo.spec("resnet18"))
+    dls = block.dataloaders(cfg, zoo.spec("resnet18"))
     x, y = dls.one_batch()
     assert tuple(x.shape) == (4, 3, *cfg.size)
     assert list(dls.vocab) == ["Healthy Leaf", "rust-2", "x"]
@@ -60,4 +61,4 @@ def test_dataloaders_any_image_kind(tmp_path, mode, ext, pil_size, size, resize)
 
 
 def test_batch_larger_than_training_set_is_refused(competition):
-    with pytest.raises(PaddyError, match="larger than the"): data.dataloaders(make_config(data=str(competition), bs=64), zoo.spec("resnet18"))
+    with pytest.raises(PaddyError, match="larger than the"): block.dataloaders(make_config(data=str(competition), bs=64), zoo.spec("resnet18"))

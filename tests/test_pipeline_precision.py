@@ -2,8 +2,8 @@ import pytest
 import torch
 from fastai.vision.all import Learner, DataLoaders, TfmdDL, CrossEntropyLossFlat
 
-from paddy import precision
 from paddy.errors import PaddyError
+from paddy.models import precision
 
 
 def test_resolve():

@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
-from paddy import submission
 from paddy.errors import PaddyError
+from paddy.infer import submission
 
 SAMPLE = pd.DataFrame({"image_id": ["200001.jpg", "200002.jpg", "200003.jpg"], "label": ["x"] * 3})
 

@@ -1,8 +1,8 @@
 import pytest
 import timm
 
-from paddy import zoo
 from paddy.errors import PaddyError
+from paddy.models import zoo
 
 
 def test_every_table_name_is_a_timm_1_model():

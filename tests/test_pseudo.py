@@ -9,9 +9,13 @@ import pytest
 from conftest import make_competition
 from past_helpers import cli, one_thread  # noqa: F401 (a fixture)
 
-from paddy import data, folds, pseudo, report, runs, zoo
+from paddy import cv, runs
 from paddy.config import make_config
+from paddy.data import block, layout
 from paddy.errors import PaddyError
+from paddy.learn import pseudo
+from paddy.models import zoo
+from paddy.report import listing
 
 TEST_IDS = [f"{200001 + i}.jpg" for i in range(6)]
 PROBS = np.array([[0.95, 0.05], [0.4, 0.6], [0.01, 0.99], [0.5, 0.5], [0.09, 0.91], [0.8, 0.2]])  # >= 0.9: rows 0, 2, 4
@@ -33,11 +37,11 @@ def tiny(root, tmp_path, **kw):
 def test_pseudo_labels_join_the_training_part_of_every_fold_never_validation(tmp_path):
     root, _ = make_competition(tmp_path / "comp", per_label=6)
     source_run(tmp_path / "runs")
-    items = data.train_items(root)
+    items = layout.train_items(root)
     for i in range(3):
         cfg = tiny(root, tmp_path, folds=3, fold=i, pseudo="src")
-        plain = data.dataloaders(tiny(root, tmp_path, folds=3, fold=i), zoo.spec("resnet18"), items)
-        dls = data.dataloaders(cfg, zoo.spec("resnet18"), items, pseudo.rows(cfg, items))
+        plain = block.dataloaders(tiny(root, tmp_path, folds=3, fold=i), zoo.spec("resnet18"), items)
+        dls = block.dataloaders(cfg, zoo.spec("resnet18"), items, pseudo.rows(cfg, items))
         train_idx, valid_idx = dls.train_ds.splits
         frame = pd.concat([dls.train_ds.items, dls.valid_ds.items]).sort_index()
         pseudo_idx = [j for j, img in enumerate(frame.image_id) if img in TEST_IDS]
@@ -46,7 +50,7 @@ def test_pseudo_labels_join_the_training_part_of_every_fold_never_validation(tmp
         assert min(pseudo_idx) >= len(items) and list(valid_idx) == list(plain.train_ds.splits[1])  # validation unchanged
         assert list(frame.label.iloc[pseudo_idx]) == ["blast", "normal", "normal"]
         assert pseudo.meta(cfg, dls)["pseudo"] | dict(images=None) == dict(source="src", kind="runs", threshold=0.9, n=3, images=None)
-    assert cfg.run_name == "resnet18-32x32-pl-f2" and folds.base_name(cfg) == "resnet18-32x32-pl"  # beside, not over, the run without
+    assert cfg.run_name == "resnet18-32x32-pl-f2" and cv.base_name(cfg) == "resnet18-32x32-pl"  # beside, not over, the run without
 
 
 def test_sources_and_refusals(tmp_path):
@@ -54,7 +58,7 @@ def test_sources_and_refusals(tmp_path):
     source_run(tmp_path / "runs")
     sub = tmp_path / "sub.csv"
     pd.DataFrame(dict(image_id=TEST_IDS, label=["normal"] * 6)).to_csv(sub, index=False)
-    items = data.train_items(root)
+    items = layout.train_items(root)
     rows = pseudo.rows(tiny(root, tmp_path, pseudo=str(sub), pseudo_threshold=0), items)
     assert list(rows.image_id) == TEST_IDS and set(rows.label) == {"normal"}  # a CSV at threshold 0: every label it holds
     assert len(pseudo.rows(tiny(root, tmp_path, pseudo="src", pseudo_threshold=0.7), items)) == 4
@@ -69,7 +73,7 @@ def test_sources_and_refusals(tmp_path):
 def test_a_pseudo_label_round_end_to_end(tmp_path, monkeypatch, capsys, one_thread):
     root, truth = make_competition(tmp_path / "comp", per_label=6)
     monkeypatch.chdir(tmp_path)
-    before = folds.cross_validate(tiny(root, tmp_path, epochs=1, folds=2, fold=0, name="k"), tta=0, workers=0)
+    before = cv.cross_validate(tiny(root, tmp_path, epochs=1, folds=2, fold=0, name="k"), tta=0, workers=0)
     assert cli("blend", "k-cv", "--name", "b", cwd=tmp_path, monkeypatch=monkeypatch) == 0
     assert cli("predict", "--blend", "b", "--data", root, "--tta", "0", cwd=tmp_path, monkeypatch=monkeypatch) == 0
     out = capsys.readouterr().out
@@ -78,7 +82,7 @@ def test_a_pseudo_label_round_end_to_end(tmp_path, monkeypatch, capsys, one_thre
     confident = np.mean([runs.load_probs(tmp_path / "runs" / f"k-f{i}")[1] for i in range(2)], 0).max(1)
     threshold = float(np.sort(confident)[2])  # about half the test images pass
 
-    after = folds.cross_validate(tiny(root, tmp_path, epochs=1, folds=2, fold=0, pseudo="b", pseudo_threshold=threshold), tta=0, workers=0)
+    after = cv.cross_validate(tiny(root, tmp_path, epochs=1, folds=2, fold=0, pseudo="b", pseudo_threshold=threshold), tta=0, workers=0)
     assert after.name == "resnet18-32x32-pl-cv"
     for i in range(2):
         meta, plain = runs.load_meta(tmp_path / "runs" / f"resnet18-32x32-pl-f{i}"), runs.load_meta(tmp_path / "runs" / f"k-f{i}")
@@ -86,8 +90,8 @@ def test_a_pseudo_label_round_end_to_end(tmp_path, monkeypatch, capsys, one_thre
         assert meta["n_train"] == plain["n_train"] + meta["pseudo"]["n"] and meta["n_valid"] == plain["n_valid"]
         assert json.loads((tmp_path / "runs" / f"k-f{i}" / "valid.json").read_text())["ids"] == \
             json.loads((tmp_path / "runs" / f"resnet18-32x32-pl-f{i}" / "valid.json").read_text())["ids"]  # CV on the same images
-    table = report.table(tmp_path / "runs").splitlines()
+    table = listing.table(tmp_path / "runs").splitlines()
     line = lambda name: next(ln for ln in table if ln.startswith(name + " "))
-    for cv in (before, after): assert f"{json.loads((cv / 'cv.json').read_text())['error']:.4f}" in line(cv.name)
+    for folder in (before, after): assert f"{json.loads((folder / 'cv.json').read_text())['error']:.4f}" in line(folder.name)
     assert f"pseudo b >={threshold:g}: {meta['pseudo']['n']} test images" in line("resnet18-32x32-pl-cv")
     assert line("blend b").endswith("1.00 k-cv")

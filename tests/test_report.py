@@ -10,7 +10,9 @@ from conftest import TINY, assert_user_error, make_competition
 from past_helpers import cli, one_thread  # noqa: F401 (a fixture)
 from report_helpers import VOCAB, Tables, fake_cv, fake_run
 
-from paddy import figures, pages, runs, valid
+from paddy import runs
+from paddy.learn import valid
+from paddy.report import figures, pages
 
 IDS = ["000000.jpg", "000001.jpg", "010000.jpg", "010001.jpg", "020000.jpg", "020001.jpg"]  # make_competition's, labels a a b b c c
 LABELS = ["a", "a", "b", "b", "c", "c"]
@@ -146,7 +148,7 @@ def test_tracker_tensorboard_logs_the_run(tmp_path, monkeypatch, one_thread):
 
 
 def test_tracker_refuses_unknown_names_and_missing_packages(tmp_path, monkeypatch, capsys):
-    from paddy import tracking
+    from paddy.learn import tracking
     for args, fragments in ((["--tracker", "mlflow"], ["bad --tracker 'mlflow'", "tensorboard, wandb"]),
                             (["--tracker", "wandb"], ["needs the wandb package", "pip install 'paddy[wandb]'"])):
         monkeypatch.setattr(tracking.importlib.util, "find_spec", lambda name: None)

@@ -8,7 +8,7 @@ from conftest import make_competition
 from PIL import Image
 from report_helpers import VOCAB, fake_run
 
-from paddy import pages
+from paddy.report import pages
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 TIMEOUT = 60  # seconds for any one answer of the browser

@@ -5,8 +5,8 @@ import torch
 from fastai.vision.all import Adam, CrossEntropyLossFlat, DataLoaders, Learner, TfmdDL
 from fastai.callback.core import Callback
 
-from paddy import checkpoint
-from paddy.ema import EMA
+from paddy.learn import checkpoint
+from paddy.learn.ema import EMA
 
 
 def tiny_learner(cbs=()):

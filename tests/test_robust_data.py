@@ -2,7 +2,7 @@
 import pytest
 from conftest import make_competition
 
-from paddy.data import train_items
+from paddy.data.layout import train_items
 from paddy.errors import PaddyError
 
 
@@ -60,13 +60,13 @@ def test_empty_class_folder_is_ignored_with_a_warning(comp, capsys):
 
 
 def test_sample_submission_listing_a_missing_test_image(comp):
-    from paddy.predict import test_files
+    from paddy.infer.predict import test_files
     (comp / "test_images" / "200003.jpg").unlink()
     with pytest.raises(PaddyError, match="sample_submission.csv lists 1 id.*200003.jpg"): test_files(comp)
 
 
 def test_test_image_not_in_sample_submission_is_predicted_but_left_out(comp, capsys):
-    from paddy.predict import test_files
+    from paddy.infer.predict import test_files
     sample = comp / "sample_submission.csv"
     sample.write_text("\n".join(sample.read_text().splitlines()[:-1]) + "\n")
     assert len(test_files(comp)) == 4

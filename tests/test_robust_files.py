@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from paddy import runs, submission
+from paddy import runs
 from paddy.errors import PaddyError
 from paddy.files import write_json
+from paddy.infer import submission
 
 ENOSPC = OSError(errno.ENOSPC, "No space left on device")
 
@@ -117,7 +118,7 @@ def test_probabilities_and_ids_that_disagree(run):
 
 def test_resume_on_other_data_is_refused(run):
     import torch
-    from paddy.checkpoint import resumable
+    from paddy.learn.checkpoint import resumable
     folder, _ = run
     meta = runs.load_meta(folder) | dict(finished=False, n_train=8, n_valid=2)
     write_json(folder / runs.META, meta)

@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 from conftest import TINY, make_competition, paddy
 
-from paddy.checks import scan
-from paddy.images import open_rgb
+from paddy.data.checks import scan
+from paddy.data.images import open_rgb
 
 SECRET = "0123456789abcdef-not-a-real-kaggle-key"
 

@@ -27,8 +27,9 @@ def start(cwd, root, name, extra):
 def test_kill_then_resume_matches_an_uninterrupted_run(tmp_path, extra):
     import torch
     from safetensors.torch import load_file
-    from paddy import predict, runs
+    from paddy import runs
     from paddy.errors import PaddyError
+    from paddy.infer import predict
     root, _ = make_competition(tmp_path / "comp", per_label=5)
     full, killed = start(tmp_path, root, "full", extra), start(tmp_path, root, "killed", extra)
     folder = tmp_path / "runs" / "killed"
@@ -68,7 +69,7 @@ def test_ctrl_c_says_how_to_resume(monkeypatch, capsys, tmp_path):
     from paddy.cli import main
 
     def interrupted(cfg, resume=False): raise KeyboardInterrupt
-    monkeypatch.setattr(paddy.train, "train", interrupted)
+    monkeypatch.setattr(paddy.learn.train, "train", interrupted)
     monkeypatch.chdir(tmp_path)
     assert main(["train", "--data", str(tmp_path), "--name", "r"]) == 130
     assert capsys.readouterr().err.strip().splitlines()[-1] == "paddy: interrupted"  # before the first epoch ended: nothing to resume
@@ -81,7 +82,7 @@ def test_ctrl_c_says_how_to_resume(monkeypatch, capsys, tmp_path):
 def test_resume_needs_an_unfinished_run_with_a_checkpoint(tmp_path):
     from paddy import runs
     from paddy.errors import PaddyError
-    from paddy.checkpoint import resumable
+    from paddy.learn.checkpoint import resumable
     folder = runs.start(tmp_path / "r", dict(vocab=["a", "b"]))  # killed inside its first epoch: nothing saved
     with pytest.raises(PaddyError, match="no checkpoint.*train it again"): resumable(folder, {})
     runs.finish(folder, runs.load_meta(folder), __import__("pandas").DataFrame())

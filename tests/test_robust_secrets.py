@@ -4,7 +4,7 @@ import subprocess, sys
 import pytest
 from kaggle_emulator import kaggle_emulator, submission_csv, tiny_kaggle  # noqa: F401 (fixtures)
 
-from paddy.checks import key_file_warning
+from paddy.kaggle.api import key_file_warning
 
 
 def cli(env, *args, cwd):

@@ -7,9 +7,10 @@ from conftest import make_competition
 from past_helpers import one_thread  # noqa: F401 (a fixture)
 from test_pseudo import source_run, tiny
 
-from paddy import averaging, checkpoint, runs, swa
+from paddy import runs
 from paddy.errors import PaddyError
-from paddy.train import train
+from paddy.learn import averaging, checkpoint, swa
+from paddy.learn.train import train
 
 
 def copy(model): return {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}

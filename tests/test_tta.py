@@ -3,8 +3,9 @@ import numpy as np
 import torch
 
 from conftest import make_competition
-from paddy import data, images, predict
-from paddy.loader import TTADL
+from paddy.data import block, images, layout
+from paddy.data.loader import TTADL
+from paddy.infer import predict
 
 
 def meta_for(size=16):
@@ -19,16 +20,16 @@ class MeanColour(torch.nn.Module):
 
 def test_views_are_augmented_n_times_then_plain_and_each_image_is_read_once(tmp_path, monkeypatch):
     root, _ = make_competition(tmp_path / "c", labels=("a", "b"), per_label=3)
-    files = data.image_files(root / "test_images")
+    files = layout.image_files(root / "test_images")
     reads = []
     real = images.open_rgb
     monkeypatch.setattr(images, "open_rgb", lambda path, min_side=None: reads.append(path) or real(path, min_side))
-    dl = data.test_dataloader(meta_for(), files, bs=4, workers=0, tta=3)
+    dl = block.test_dataloader(meta_for(), files, bs=4, workers=0, tta=3)
     assert isinstance(dl, TTADL)
     (views,) = next(iter(dl))
     assert tuple(views.shape) == (4, 4, 3, 16, 16)  # 3 augmented views + the plain one, of a batch of 4
     assert all(not torch.equal(views[i], views[j]) for i in range(3) for j in range(i + 1, 4))
-    (plain,) = next(iter(data.test_dataloader(meta_for(), files, bs=4, workers=0)))
+    (plain,) = next(iter(block.test_dataloader(meta_for(), files, bs=4, workers=0)))
     assert torch.allclose(views[-1], plain)  # the last view is the plain prediction's input
     reads.clear()
     list(dl)
@@ -37,8 +38,8 @@ def test_views_are_augmented_n_times_then_plain_and_each_image_is_read_once(tmp_
 
 def test_probabilities_combine_the_views_like_fastai(tmp_path):
     root, _ = make_competition(tmp_path / "c", labels=("a", "b"), per_label=3)
-    files = data.image_files(root / "test_images")
-    dl = data.test_dataloader(meta_for(), files, bs=4, workers=0, tta=2)
+    files = layout.image_files(root / "test_images")
+    dl = block.test_dataloader(meta_for(), files, bs=4, workers=0, tta=2)
     torch.manual_seed(0)
     batches = [views for (views,) in dl]
     expected = []
@@ -48,5 +49,5 @@ def test_probabilities_combine_the_views_like_fastai(tmp_path):
     torch.manual_seed(0)
     got = predict.probabilities(MeanColour(), dl)
     assert got.shape == (len(files), 2) and np.allclose(got, torch.cat(expected).numpy(), atol=1e-6)
-    plain = predict.probabilities(MeanColour(), data.test_dataloader(meta_for(), files, bs=4, workers=0))
+    plain = predict.probabilities(MeanColour(), block.test_dataloader(meta_for(), files, bs=4, workers=0))
     assert not np.allclose(got, plain)

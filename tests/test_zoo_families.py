@@ -6,8 +6,10 @@ import pytest
 from conftest import make_competition
 from past_helpers import one_thread  # noqa: F401 (a fixture)
 
-from paddy import runs, train, zoo
+from paddy import runs
 from paddy.config import make_config
+from paddy.learn import train
+from paddy.models import zoo
 
 FAMILIES = {"resnet": "resnet18", "convnext": "convnext_atto", "vit": "vit_tiny_patch16_224", "swin": "swin_tiny_patch4_window7_224",
             "swinv2": "swinv2_tiny_window8_256", "efficientnet": "efficientnet_b0", "mobilenet": "mobilenetv3_small_100"}

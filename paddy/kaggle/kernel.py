@@ -1,0 +1,151 @@
+"""`paddy kernel`: paddy's wheel (with weights or finished runs) as a Kaggle dataset, and a script kernel that runs it.
+
+The kernel's code is scripts/kaggle_kernel.py with its SETTINGS filled in: it installs the wheel from the attached
+dataset without the internet, then either trains (`paddy train`, under torchrun on several GPUs) and predicts, or, with
+`--predict`, only predicts the pushed runs; either way it leaves submission.csv in the kernel's working folder. Building
+the wheel needs paddy's source, so this runs from a clone.
+"""
+import pprint, shutil, subprocess, sys, tempfile
+from pathlib import Path
+from typing import NamedTuple
+
+from paddy import __version__
+from paddy.kaggle import api as kaggle
+from paddy import runs
+from paddy.config import load_toml, make_config
+from paddy.errors import PaddyError
+from paddy.files import write_json
+from paddy.models import zoo
+
+REPO = Path(__file__).resolve().parents[1]
+TEMPLATE = Path(__file__).with_name("kernel_script.py")
+CODE_FILE = "paddy_kernel.py"
+LOCAL_ONLY = ("data", "runs_dir", "cache_dir", "init_from", "pseudo")  # run flags naming this machine's files: a kernel has its own
+ACCELERATORS = {"t4": ("NvidiaTeslaT4", 2)}  # --accelerator: Kaggle's machine shape and its GPUs (the client: "GPU T4 x2")
+RETIRED = {"p100": "the kaggle client marks NvidiaTeslaP100 retired: Kaggle runs such a session on a T4 instead"}
+
+
+class Job(NamedTuple):
+    "What one kind of kernel pushes: its competition, the dataset's files beside the wheel {name: path}, the script's SETTINGS."
+    slug: str
+    files: dict
+    settings: dict
+    kernel: str   # default slugs of the kernel and of the dataset
+    dataset: str
+
+
+def build_wheel(dest) -> Path:
+    "Build paddy's wheel into `dest` from a clean copy of the source: no dependencies, no index, no build isolation."
+    if not (REPO / "pyproject.toml").is_file() or not TEMPLATE.is_file():
+        raise PaddyError("`paddy kernel` builds paddy from its source: run it from a clone of the repository (pip install -e .)")
+    with tempfile.TemporaryDirectory(prefix="paddy-src.") as src:
+        for name in ("pyproject.toml", "README.md"):
+            if (REPO / name).is_file(): shutil.copy2(REPO / name, src)
+        shutil.copytree(REPO / "paddy", Path(src) / "paddy", ignore=shutil.ignore_patterns("__pycache__"))
+        pip = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-index", "--no-build-isolation", "-q", "-w", str(dest), src]
+        r = subprocess.run(pip, capture_output=True, text=True)
+    if r.returncode: raise PaddyError(f"building paddy's wheel failed: {(r.stderr.strip().splitlines() or ['pip failed'])[-1]}")
+    return next(Path(dest).glob("paddy-*.whl"))
+
+
+def machine_shape(accelerator=None, gpu=True, gpus=1):
+    "kernel-metadata.json's machine_shape for `--accelerator` (None: t4) with `gpus` training processes; None for a CPU kernel."
+    if gpus < 1: raise PaddyError(f"--gpus {gpus}: give the number of GPUs to train on, 1 or more")
+    if not gpu:
+        if accelerator or gpus > 1: raise PaddyError("--no-gpu runs the kernel on CPUs: drop --accelerator and --gpus, or --no-gpu")
+        return None
+    name = (accelerator or "t4").lower()
+    if name in RETIRED: raise PaddyError(f"--accelerator {name}: {RETIRED[name]}; use --accelerator t4")
+    if name not in ACCELERATORS: raise PaddyError(f"unknown --accelerator {accelerator!r}: choose {', '.join(ACCELERATORS)}")
+    shape, count = ACCELERATORS[name]
+    if gpus > count: raise PaddyError(f"--gpus {gpus}: Kaggle's {name} machine has {count} GPUs; give 1 to {count}")
+    return shape
+
+
+def train_args(flags) -> list[str]:
+    "`paddy train` arguments for `flags` ({config key: value from the command line or a TOML file}), without --weights."
+    args = []
+    for key, value in flags.items():
+        name = key.replace("_", "-")
+        if key == "weights": continue
+        if isinstance(value, bool): args.append(f"--{'' if value else 'no-'}{name}")
+        else: args += [f"--{name}", ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)]
+    return args
+
+
+def training(flags, internet=False, gpus=1, tta=4) -> Job:
+    """A kernel that trains with the run flags `flags` ({config key: value}; "config": a TOML file, read here, whose keys
+    the other flags override) in `gpus` processes, then predicts with `tta`."""
+    flags = (load_toml(flags["config"]) if flags.get("config") else {}) | {k: v for k, v in flags.items() if k != "config"}
+    local = [f"--{k.replace('_', '-')}" for k in LOCAL_ONLY if flags.get(k) is not None]
+    if local:
+        raise PaddyError(f"`paddy kernel` takes no {', '.join(local)}: a kernel cannot see this machine's files (it reads the "
+                         "competition from its inputs, caches images in /kaggle/temp, writes runs into /kaggle/working); give the settings as flags")
+    cfg = make_config(**flags)  # bad values are refused before anything is built or pushed
+    if cfg.pretrained and not cfg.weights and not internet:
+        raise PaddyError(f"a kernel without the internet cannot download {cfg.arch}'s pretrained weights: "
+                         "pass --weights FILE (pushed beside paddy's wheel), --internet, or --no-pretrained")
+    zoo.spec(cfg.arch).check_size(cfg.size)
+    weights = Path(cfg.weights) if cfg.weights else None
+    settings = dict(weights=weights.name if weights else None, gpus=gpus, train=train_args(flags),
+                    predict=["--tta", str(tta), "--run", cfg.run_name])
+    return Job(cfg.slug, {weights.name: weights} if weights else {}, settings, "paddy-train", "paddy-offline")
+
+
+def prediction(names, weights=None, runs_dir="runs", tta=4) -> Job:
+    """A kernel that predicts the finished runs `names` (a cv folder: its folds), averaged with `weights` as
+    `paddy predict --run` does. Each run goes into the dataset as NAME.model.safetensors and NAME.meta.json."""
+    names, weights = runs.expand(names, weights, runs_dir)
+    folders = [runs.find(n, runs_dir) for n in names]
+    metas = [runs.load_meta(f) for f in folders]
+    unfinished = [f.name for f, m in zip(folders, metas) if not m.get("finished")]
+    if unfinished: raise PaddyError(f"run {', '.join(unfinished)} never finished training: finish it (`paddy train --resume {unfinished[0]}`) before pushing it")
+    if len({f.name for f in folders}) != len({f.resolve() for f in folders}): raise PaddyError("two of the runs have the same folder name: rename one")
+    if len({(m["config"]["slug"], tuple(m["vocab"])) for m in metas}) > 1:
+        raise PaddyError(f"runs {', '.join(f.name for f in folders)} predict different competitions or labels: push runs of one competition")
+    files = {f"{f.name}.{name}": f / name for f in folders for name in (runs.WEIGHTS, runs.META)}
+    settings = dict(train=None, runs=sorted({f.name for f in folders}),
+                    predict=["--tta", str(tta), "--run", ",".join(f.name for f in folders), "--run-weights", ",".join(map(str, weights))])
+    return Job(metas[0]["config"]["slug"], files, settings, "paddy-predict", "paddy-runs")
+
+
+def script(values) -> str:
+    "The kernel's code: the template with its SETTINGS line filled in with `values`."
+    line = "SETTINGS = {}"
+    text = TEMPLATE.read_text()
+    if line not in text: raise RuntimeError(f"{TEMPLATE} lost its line {line!r}")
+    return text.replace(line, f"SETTINGS = {pprint.pformat(values, width=110, sort_dicts=False)}", 1)
+
+
+def metadata(user, kernel, slug, dataset_ref, shape=None, internet=False) -> dict:
+    """kernel-metadata.json of a private script kernel `user/kernel` on competition `slug` with our dataset attached;
+    on the GPU machine `shape` (None: a CPU kernel)."""
+    return dict(id=f"{user}/{kernel}", title=kernel, code_file=CODE_FILE, language="python", kernel_type="script",
+                is_private=True, enable_gpu=shape is not None, enable_internet=internet, competition_sources=[slug],
+                dataset_sources=[dataset_ref], kernel_sources=[], keywords=[], **({"machine_shape": shape} if shape else {}))
+
+
+def push(flags, kernel=None, dataset=None, tta=4, gpu=True, internet=False, gpus=None, accelerator=None, predict=None, run_weights=None):
+    """Push paddy's wheel, with what the kernel needs, as dataset `dataset`, then kernel `kernel`, on a GPU machine chosen
+    by `accelerator` unless `gpu` is False. With `predict` (run names), the kernel predicts those finished runs (`flags`
+    may only hold runs_dir, where they are); else it trains with the run flags `flags` ({config key: value}) in `gpus`
+    processes and predicts ("config" in `flags`: a TOML file read here). Everything is checked first: a refusal pushes nothing. Returns (dataset ref, kernel URL)."""
+    shape = machine_shape(accelerator, gpu, 1 if gpus is None else gpus)  # None: one process
+    if predict:
+        given = sorted(f"--{k.replace('_', '-')}" for k in flags if k != "runs_dir") + ([] if gpus is None else ["--gpus"])
+        if given: raise PaddyError(f"--predict pushes finished runs, which keep their settings, and predicts in one process: drop {', '.join(given)}")
+        job = prediction(predict, run_weights, flags.get("runs_dir", "runs"), tta)
+    elif run_weights: raise PaddyError("--run-weights weighs the runs of --predict: give --predict RUN,RUN too, or drop it")
+    else: job = training(flags, internet, gpus or 1, tta)
+    user = kaggle.user()
+    dataset_ref = f"{user}/{dataset or job.dataset}"
+    with tempfile.TemporaryDirectory(prefix="paddy-kernel.") as tmp:
+        files, code = Path(tmp) / "dataset", Path(tmp) / "code"
+        files.mkdir(); code.mkdir()
+        wheel = build_wheel(files)
+        for name, path in job.files.items(): shutil.copy2(path, files / name)
+        write_json(files / "dataset-metadata.json", dict(title=dataset or job.dataset, id=dataset_ref, licenses=[dict(name="CC0-1.0")]))
+        kaggle.push_dataset(files, f"paddy {__version__}")
+        (code / CODE_FILE).write_text(script(dict(wheel=wheel.name, dataset=dataset_ref, **job.settings)))
+        write_json(code / "kernel-metadata.json", metadata(user, kernel or job.kernel, job.slug, dataset_ref, shape, internet))
+        return dataset_ref, kaggle.push_kernel(code)

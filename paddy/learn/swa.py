@@ -1,0 +1,75 @@
+"""Weight averaging along a run: `--swa K` averages the weights after each of the last K epochs (timm's
+avg_checkpoints, summed in memory as the epochs end rather than read back from files), recomputes the batch-norm
+statistics of the average on the training data (torch's update_bn), validates it, and keeps whichever of the final and
+the averaged weights validates better (lower error; on a tie, lower loss). meta.json records both. The running sum is
+part of each epoch's checkpoint, so a resumed run averages the same epochs."""
+from paddy.errors import PaddyError
+
+
+def check(cfg):
+    "`swa` is 0 (off) or K from 2 to the epochs of the run's last fit; it does not combine with --ema."
+    try: ok = int(cfg.swa) == cfg.swa and (cfg.swa == 0 or 2 <= cfg.swa <= int(cfg.epochs))
+    except (TypeError, ValueError): ok = False
+    if not ok: raise PaddyError(f"bad --swa {cfg.swa!r}: give the number of last epochs to average, from 2 to --epochs ({cfg.epochs}); 0: off")
+    cfg.swa = int(cfg.swa)
+    if cfg.swa and cfg.ema: raise PaddyError("--swa and --ema both average the weights: give one of them")
+
+
+def callbacks(cfg, history):
+    "The averaging callback `cfg.swa` asks for, counting the run's epochs with `history`."
+    if not cfg.swa: return []
+    from paddy.learn.averaging import Average
+    total = cfg.epochs + (cfg.method == "fine_tune")
+    return [Average(total - cfg.swa + 1, history)]
+
+
+def _find(learn):
+    "The run's averaging callback, or None."
+    from paddy.learn.averaging import Average
+    return next((cb for cb in learn.cbs if isinstance(cb, Average)), None)
+
+
+def state(learn):
+    "(tensors, info) a checkpoint keeps of the running sum; empty without --swa."
+    cb = _find(learn)
+    if cb is None or cb.sum is None: return {}, {}
+    return {f"swa.{k}": v for k, v in cb.sum.items()}, dict(swa_epochs=cb.n)
+
+
+def restore(learn, tensors, info):
+    "Put back the running sum a checkpoint kept."
+    cb = _find(learn)
+    if cb is None or "swa_epochs" not in info: return
+    cb.sum, cb.n = {k[len("swa."):]: v.float() for k, v in tensors.items() if k.startswith("swa.")}, info["swa_epochs"]
+
+
+def score(learn):
+    "Validation loss and (label) error of the model as it is now."
+    loss, error, *_ = learn.validate()
+    return dict(valid_loss=float(loss), valid_error=float(error))
+
+
+def finish(learn):
+    """With --swa: validate the final weights and the average (batch norm recomputed), leave the better in the model,
+    and return the meta.json fields (both scores, which was kept, and its valid_error); else {}."""
+    import torch
+    from paddy.learn.distributed import unwrap
+    cb = _find(learn)
+    if cb is None or not cb.n: return {}
+    model = unwrap(learn.model)
+    final_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    final = score(learn)
+    model.load_state_dict(cb.averaged())
+    torch.optim.swa_utils.update_bn(learn.dls.train, model)
+    averaged = score(learn)
+    keep = (averaged["valid_error"], averaged["valid_loss"]) < (final["valid_error"], final["valid_loss"])
+    if not keep: model.load_state_dict(final_state)
+    kept = averaged if keep else final
+    return dict(swa=dict(epochs=cb.n, first_epoch=cb.first, final=final, averaged=averaged, kept="averaged" if keep else "final"),
+                valid_error=kept["valid_error"])
+
+
+def note(metas):
+    "The `paddy runs` note of weight-averaged runs (one run, or a cv folder's folds): in how many the average was kept; or ''."
+    swas = [m["swa"] for m in metas if m.get("swa")]
+    return f"swa {swas[0]['epochs']}: averaged kept {sum(s['kept'] == 'averaged' for s in swas)}/{len(swas)}" if swas else ""

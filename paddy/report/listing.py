@@ -1,0 +1,53 @@
+"""`paddy runs`: one line per run folder (and per cross-validation, and per blend) read from meta.json, cv.json and blends/."""
+import json
+from pathlib import Path
+
+from paddy.infer import blend
+from paddy.learn import pseudo, swa
+from paddy.runs import CV_JSON, META
+
+COLUMNS = ("run", "arch", "size", "epochs", "valid_err", "cv_err", "tta", "time", "source")
+
+
+def rows(runs_dir="runs"):
+    "One dict per run folder under `runs_dir` (by name), then one per cv folder, with the COLUMNS."
+    runs_dir = Path(runs_dir)
+    cvs = {p.parent.name: json.loads(p.read_text()) for p in runs_dir.glob(f"*/{CV_JSON}")}
+    cv_of = {run: cv for cv in cvs.values() for run in cv["runs"]}
+    metas = {p.parent.name: json.loads(p.read_text()) for p in sorted(runs_dir.glob(f"*/{META}"))}
+    out = []
+    for name, m in metas.items():
+        cfg, cv = m.get("config", {}), cv_of.get(name)
+        out.append(dict(run=name, arch=m.get("arch", "?"), size="x".join(map(str, m.get("size", []))), epochs=cfg.get("epochs", "?"),
+                        valid_err=_num(m.get("valid_error")) if m.get("finished") else "unfinished", cv_err=_num(cv and cv["error"]),
+                        tta=m.get("tta", "-"), time=_duration(m.get("train_seconds")), source=_source([m])))
+    for name, cv in sorted(cvs.items()):
+        first = metas.get(cv["runs"][0], {})
+        out.append(dict(run=name, arch=first.get("arch", "?"), size="x".join(map(str, first.get("size", []))),
+                        epochs=first.get("config", {}).get("epochs", "?"), valid_err="-", cv_err=_num(cv["error"]), tta=cv.get("tta", "-"),
+                        time=_duration(sum(metas.get(r, {}).get("train_seconds") or 0 for r in cv["runs"])), source=_source([metas.get(r, {}) for r in cv["runs"]])))
+    return out + blend.rows(runs_dir)  # blends last, naming the cv folders they weight
+
+
+def _source(metas):
+    "What runs (one, or a cv folder's folds) trained on beyond train.csv (pseudo-labels) and whether they kept averaged weights; '-' for neither."
+    return "; ".join(filter(None, (pseudo.note(metas[0]), swa.note(metas)))) or "-"
+
+
+def table(runs_dir="runs"):
+    "The rows as an aligned text table; a hint when there are none."
+    found = rows(runs_dir)
+    if not found: return f"no runs under {runs_dir}/; train one with `paddy train`"
+    cells = [COLUMNS] + [tuple(str(r[c]) for c in COLUMNS) for r in found]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells)
+
+
+def _num(x): return "-" if x is None else f"{x:.4f}"
+
+
+def _duration(seconds):
+    if not seconds: return "-"
+    m, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s" if m else f"{s}s"
