@@ -7,18 +7,11 @@ STAMP  := $(VENV)/.paddy-installed
 
 # Variables passed through to the CLI when set, e.g. `make train ARCH=convnext_small_in22k SIZE=256,192 EPOCHS=12`.
 flag = $(if $($(1)),--$(2) $($(1)))
-RUN_FLAGS = $(call flag,CONFIG,config) $(call flag,DATA,data) $(call flag,SLUG,slug) $(call flag,ARCH,arch) \
-	$(call flag,SIZE,size) $(call flag,ITEM_SIZE,item-size) $(call flag,RESIZE,resize) $(call flag,MIN_SCALE,min-scale) \
-	$(call flag,VALID_PCT,valid-pct) $(call flag,SEED,seed) $(call flag,BS,bs) $(call flag,ACCUM,accum) \
-	$(call flag,EPOCHS,epochs) $(call flag,METHOD,method) $(call flag,LR,lr) $(call flag,PRECISION,precision) \
-	$(call flag,WEIGHTS,weights) $(call flag,WORKERS,workers) $(call flag,RUN,name)
-# EXP=NAME runs the preset experiments/NAME.toml (flags still win), e.g. `make train EXP=part2-convnext-small EPOCHS=3`.
-RUN_FLAGS += $(if $(EXP),--config experiments/$(EXP).toml) $(call flag,LABEL_SMOOTHING,label-smoothing) \
-	$(call flag,MIXUP,mixup) $(call flag,CUTMIX,cutmix) $(call flag,EMA,ema) $(call flag,INIT_FROM,init-from) \
-	$(call flag,TARGETS,targets) $(call flag,FOLDS,folds) $(call flag,FOLD,fold) $(call flag,TRACKER,tracker)
-RUN_FLAGS += $(call flag,PSEUDO,pseudo) $(call flag,PSEUDO_THRESHOLD,pseudo-threshold) $(call flag,SWA,swa)
-# GPUS=N (N > 1) trains with N processes under torchrun (DDP through fastai + accelerate; rank 0 writes the run).
-LAUNCH = $(if $(filter-out 0 1,$(GPUS)),$(BIN)/torchrun --standalone --nproc_per_node $(GPUS) --local-ranks-filter 0 -m paddy.cli,$(PADDY))
+bool = $(if $($(1)),$(if $(filter 0 no false off,$($(1))),--no-$(2),--$(2)))
+# Every run setting's variable comes from paddy/config.py (`VAR:flag[:bool]`), read when a recipe needs it: e.g.
+# ARCH → --arch, RUN → --name, FLIP=0 → --no-flip. EXP=NAME is the preset experiments/NAME.toml; flags still win.
+knob = $(if $(word 3,$(subst :, ,$(1))),$(call bool,$(word 1,$(subst :, ,$(1))),$(word 2,$(subst :, ,$(1)))),$(call flag,$(word 1,$(subst :, ,$(1))),$(word 2,$(subst :, ,$(1)))))
+RUN_FLAGS = $(strip $(call flag,CONFIG,config) $(call flag,EXP,exp) $(foreach k,$(shell $(BIN)/python -m paddy.config),$(call knob,$(k))))
 PREDICT_FLAGS = $(call flag,RUN,run) $(call flag,RUN_WEIGHTS,run-weights) $(call flag,DATA,data) \
 	$(call flag,SLUG,slug) $(call flag,TTA,tta) $(call flag,OUT,out) $(call flag,BLEND,blend)
 
@@ -42,8 +35,9 @@ data: $(STAMP)
 lr-find: $(STAMP)
 	$(PADDY) lr-find $(RUN_FLAGS)
 
+# GPUS=N trains in N processes under torchrun (DDP through fastai + accelerate; rank 0 writes the run): `paddy train --gpus N`.
 train: $(STAMP)
-	$(LAUNCH) train $(RUN_FLAGS)
+	$(PADDY) train $(RUN_FLAGS) $(call flag,GPUS,gpus)
 
 # Stratified K-fold (FOLDS, default 5): trains RUN-f0 ... and writes runs/RUN-cv/{oof.csv,cv.json}; `make predict RUN=RUN-cv`.
 cv: $(STAMP)
@@ -86,10 +80,10 @@ models: $(STAMP)
 zoo-check: $(STAMP)
 	$(BIN)/python scripts/zoo_check.py $(if $(ONLY),--only '$(ONLY)')
 
+# The demo's recipe is experiments/demo.toml (its data, weights and run name are the paths below).
 demo: $(STAMP)
 	$(BIN)/python scripts/make_demo.py --out $(DEMO) --weights $(DEMO_W)
-	$(PADDY) train --data $(DEMO) --arch mobilenetv2_100 --weights $(DEMO_W) --size 32 --item-size 32 --no-flip \
-		--method fit_one_cycle --epochs 4 --lr 0.003 --bs 32 --name $(DEMO_RUN)
+	$(PADDY) train --exp demo
 	$(PADDY) predict --run $(DEMO_RUN) --data $(DEMO) --tta 4
 	$(BIN)/python scripts/score.py submissions/$(DEMO_RUN).csv $(DEMO)-solution.csv
 

@@ -12,173 +12,97 @@ class Parser(argparse.ArgumentParser):
 
 
 def _run_flags(p):
-    "The flags of a training run; defaults are None so a config file's values are kept unless a flag is given."
+    "The flags of a training run: every Config field (paddy/config.py declares them), a TOML file or a preset."
+    from paddy.config import parser_flags
     p.add_argument("--config", help="TOML file with any of these keys; flags win")
-    p.add_argument("--data", help="competition folder (train_images/, test_images/, train.csv, sample_submission.csv)")
-    p.add_argument("--slug", help="Kaggle competition slug (default paddy-disease-classification)")
-    p.add_argument("--arch", help="model name from `paddy models`, or any timm name")
-    p.add_argument("--size", help="final image size H or H,W (default 128)")
-    p.add_argument("--item-size", help="per-item resize before batch augmentation, H or H,W (default twice --size)")
-    p.add_argument("--resize", help="item resize method: squish | crop | pad")
-    p.add_argument("--min-scale", type=float, help="aug_transforms min_scale (default 0.75)")
-    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None, help="random horizontal flips (default on)")
-    p.add_argument("--valid-pct", type=float, help="share of each label held out for validation (default 0.2)")
-    p.add_argument("--seed", type=int, help="seed of the split and the training (default 42)")
-    p.add_argument("--bs", type=int, help="effective batch size (default 32)")
-    p.add_argument("--accum", type=int, help="gradient accumulation: split each batch into N micro-batches (default 1)")
-    p.add_argument("--epochs", type=int, help="epochs (default 3)")
-    p.add_argument("--method", help="fine_tune | fit_one_cycle")
-    p.add_argument("--lr", help="learning rate, or 'auto' for lr_find's valley (default 0.01)")
-    p.add_argument("--precision", help="auto | fp16 | bf16 | fp32 (auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32)")
-    p.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None, help="on a GPU, cuDNN's deterministic kernels (slower); default: its benchmark mode")
-    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None, help="train in channels_last memory format (default: on for fp16 on a GPU, where it measured faster)")
-    p.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=None, help="start from pretrained weights (default on)")
-    p.add_argument("--weights", help="local pretrained weights file (safetensors or .pth, timm layout); never uses the network")
-    p.add_argument("--workers", type=int, help="DataLoader worker processes (default: fastai's)")
-    p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=None, help="train on resized copies made once per item size (default on)")
-    p.add_argument("--cache-dir", help="where the resized copies live (default cache)")
-    p.add_argument("--label-smoothing", type=float, help="label-smoothing eps of the cross-entropy, e.g. 0.1 (default 0: off)")
-    p.add_argument("--mixup", type=float, help="MixUp alpha, e.g. 0.4 (default 0: off)")
-    p.add_argument("--cutmix", type=float, help="CutMix alpha, e.g. 1.0 (default 0: off)")
-    p.add_argument("--ema", type=float, nargs="?", const=0.999, help="validate and save an EMA of the weights with decay EMA (--ema alone: 0.999)")
-    p.add_argument("--init-from", metavar="RUN", help="start from finished run RUN's weights, e.g. at a larger --size (progressive resizing)")
-    p.add_argument("--folds", type=int, help="stratified K-fold: split into K folds and validate on --fold")
-    p.add_argument("--fold", type=int, help="the fold (0 to K-1) to validate on")
-    p.add_argument("--targets", help="train.csv columns to predict, label first, e.g. label,variety (default label)")
-    p.add_argument("--tracker", help="also log the run to tensorboard or wandb (optional extras: pip install 'paddy[tensorboard]')")
-    p.add_argument("--pseudo", metavar="SOURCE", help="add the test images a blend, run or cv folder predicts confidently to the training part (a CSV: with --pseudo-threshold 0)")
-    p.add_argument("--pseudo-threshold", type=float, help="least probability of a pseudo-labelled test image (default 0.9)")
-    p.add_argument("--swa", type=int, help="average the weights of the last K epochs and keep the average if it validates better (default 0: off)")
-    p.add_argument("--name", help="run name: the folder runs/NAME (default ARCH-HxW, plus -fI for fold I)")
-    p.add_argument("--runs-dir", help="where run folders live (default runs)")
+    p.add_argument("--exp", metavar="NAME", help="the preset experiments/NAME.toml, as --config (`make train EXP=NAME`)")
+    parser_flags(p)
 
 
-def _config(args):
-    from paddy.config import KEYS, make_config
-    values = {k: v for k, v in vars(args).items() if k in KEYS}
-    return make_config(args.config, **values)
+def _settings(args):
+    "{Config key: value} of the run flags given (None: not given), with --config and --exp."
+    from paddy.config import KEYS
+    return {k: v for k, v in vars(args).items() if k in KEYS} | dict(toml=args.config, exp=args.exp)
 
 
 def cmd_models(args):
-    from paddy.models import zoo
-    rows = zoo.table()
+    from paddy.api import models
+    rows = models()
     width = max(len(r[0]) for r in rows)
     for name, timm_name, rule in rows: print(f"{name:<{width}}  {rule:<14} {timm_name}")
 
 
 def cmd_lr_find(args):
-    from paddy.learn.train import find_lr
-    cfg = _config(args)
-    sugg = find_lr(cfg)
+    from paddy.api import lr_find, settings
+    cfg = settings(**_settings(args))
+    sugg = lr_find(cfg)
     print(f"lr_find: valley {sugg['valley']:.2e}  slide {sugg['slide']:.2e}  plot {Path(cfg.runs_dir) / cfg.run_name / 'lr_find.png'}")
 
 
-RESUME_KEEPS = ("data", "workers", "runs_dir", "cache_dir", "accum")  # this machine's paths and memory: free to change on resume
-
-
-def _resume_config(args):
-    "The saved Config of run `args.resume`; flags that would change the run conflict with --resume."
-    from paddy.config import KEYS, make_config
-    from paddy.runs import find, load_meta
-    given = sorted(k for k, v in vars(args).items() if k in KEYS and k not in RESUME_KEEPS and v is not None)
-    if args.config: given.insert(0, "config")
-    if given: raise PaddyError(f"--resume continues a run with its saved settings; drop --{', --'.join(g.replace('_', '-') for g in given)}")
-    folder = find(args.resume, args.runs_dir or "runs")
-    saved = {k: v for k, v in load_meta(folder).get("config", {}).items() if k in KEYS}
-    here = {k: getattr(args, k) for k in RESUME_KEEPS if getattr(args, k, None) is not None}
-    return make_config(None, **saved | here | dict(runs_dir=str(folder.parent), name=folder.name))
-
-
 def cmd_train(args):
-    from paddy.runs import load_meta
-    cfg = _resume_config(args) if args.resume else _config(args)  # flags checked before the heavy imports
-    from paddy.learn.train import train
-    try: folder = train(cfg, resume=bool(args.resume))
+    from paddy.config import KEYS, RESUME_KEEPS, make_config, resume_config
+    given = {k: v for k, v in vars(args).items() if k in KEYS}
+    if args.resume: cfg = resume_config(args.resume, config=args.config, exp=args.exp, **given)  # checked before the heavy imports
+    else: cfg = make_config(args.config, args.exp, **given)
+    from paddy import api
+    from paddy.learn.distributed import rank
+    from paddy.runs import CHECKPOINT, load_meta
+    try: folder = api.resume(args.resume, **{k: given[k] for k in RESUME_KEEPS}) if args.resume else api.train(cfg, args.gpus)
     except KeyboardInterrupt:
-        from paddy.runs import CHECKPOINT
         if not (Path(cfg.runs_dir) / cfg.run_name / CHECKPOINT).is_file(): raise
         raise KeyboardInterrupt(f"the last finished epoch is saved; continue with `paddy train --resume {cfg.run_name}`") from None
-    finally:
-        from paddy.learn.distributed import close
-        close()
+    if rank() or args.gpus > 1: return  # under torchrun, rank 0's own process prints its run
     meta = load_meta(folder)
     print(f"trained {meta['name']}: valid error {meta['valid_error']:.4f}, {meta['train_seconds']:.0f}s -> {folder}")
-    from paddy.learn.distributed import rank
-    from paddy.report.pages import write
-    if rank() == 0: print(f"report {write([str(folder)], folder.parent)[0]}")
+    print(f"report {api.report([str(folder)], folder.parent)[0]}")
 
 
 def cmd_predict(args):
-    from paddy.cv import ensemble_cv
-    from paddy.data.layout import data_root
-    from paddy.infer.blend import as_runs
-    from paddy.infer.predict import predict
-    from paddy.runs import expand, find, load_meta
-    if args.blend: args.run, args.run_weights, args.out = as_runs(args.blend, args.run or args.run_weights, args.out, args.runs_dir)
-    given = args.run.split(",") if args.run else None
-    weights = args.run_weights.split(",") if args.run_weights else None
-    names, fold_weights = expand(given, weights, args.runs_dir) if given else (None, weights)  # a cv folder: its folds
-    if given and not args.out: args.out = Path("submissions") / ("+".join(Path(n).name for n in given) + ".csv")
-    slug = args.slug or load_meta(find(names[0] if names else None, args.runs_dir))["config"]["slug"]
-    root = data_root(slug, args.data)
-    out = predict(names, root, tta=args.tta, weights=fold_weights, out=args.out, runs_dir=args.runs_dir, bs=args.bs, workers=args.workers,
-                  use_checkpoint=args.use_checkpoint, precision=args.precision)
-    cv = ensemble_cv(given, weights, args.runs_dir) if given else None
+    from paddy.api import predict
+    out, cv = predict(args.run.split(",") if args.run else None, args.run_weights.split(",") if args.run_weights else None, args.blend,
+                      args.data, args.slug, args.tta, args.out, args.runs_dir, args.bs, args.workers, args.use_checkpoint, args.precision)
     print(f"wrote {out}" + ("" if cv is None else f"; out-of-fold accuracy of this ensemble {cv:.4f}"))
-    from paddy.errors import warn
-    from paddy.learn.valid import tta_note
-    notes = [tta_note(load_meta(find(n, args.runs_dir))) for n in names or [None]] if args.tta else []
-    for note in filter(None, notes): warn(note)
 
 
 def cmd_cv(args):
-    from paddy.config import load_toml
-    from paddy.cv import cross_validate
+    from paddy.api import cross_validate, cv_settings, report
     from paddy.runs import load_cv
-    if args.fold is not None: raise PaddyError("paddy cv trains every fold: drop --fold (`paddy train --folds K --fold I` trains one)")
-    args.fold = 0
-    if args.folds is None: args.folds = (load_toml(args.config) if args.config else {}).get("folds") or 5
-    out = cross_validate(_config(args), tta=args.tta, workers=args.workers)
+    out = cross_validate(cv_settings(**_settings(args)), tta=args.tta, workers=args.workers)
     cv = load_cv(out)
     print(f"cv accuracy {cv['accuracy']:.4f} (error {cv['error']:.4f}) over {cv['folds']} folds, {cv['n']} images -> {out}")
-    from paddy.report.pages import write
-    print(f"report {write([str(out)], out.parent)[0]}")
+    print(f"report {report([str(out)], out.parent)[0]}")
 
 
 def cmd_report(args):
-    from paddy.report.pages import write
-    for path in write([n for a in args.run for n in a.split(",") if n] or None, args.runs_dir, args.out, args.data): print(f"wrote {path}")
+    from paddy.api import report
+    for path in report([n for a in args.run for n in a.split(",") if n] or None, args.runs_dir, args.out, args.data): print(f"wrote {path}")
 
 
 def cmd_blend(args):
-    from paddy.infer.blend import blend, blends_dir, summary
+    from paddy.api import blend
+    from paddy.infer.blend import blends_dir, summary
     result = blend([n for n in args.cv.split(",") if n], args.name, args.method, args.rounds, args.runs_dir)
     print("\n".join(summary(result) + [f"wrote {blends_dir(args.runs_dir) / (result['name'] + '.json')}"]))
 
 
 def cmd_runs(args):
-    from paddy.report.listing import table
-    print(table(args.runs_dir))
+    from paddy.api import runs_table
+    print(runs_table(args.runs_dir))
 
 
 def cmd_data(args):
-    from paddy.kaggle.api import download
+    from paddy.api import download
     print(f"data ready in {download(args.slug, Path(args.dest), retries=args.retries)}")
 
 
 def cmd_submit(args):
-    from paddy.data import layout
-    from paddy.kaggle import api as kaggle
-    from paddy.infer import submission
-    path = Path(args.file) if args.file else _newest_submission()
-    sample = Path(layout.data_root(args.slug, args.data)) / "sample_submission.csv"
-    submission.validate_file(path, submission.read_sample(sample))
-    ref = kaggle.submit(path, args.message or f"paddy {path.stem}", args.slug)
+    from paddy.api import submit
+    path, ref = submit(args.file, args.message, args.slug, args.data)
     print(f"submitted {path}: ref {ref}")
 
 
 def cmd_submissions(args):
-    from paddy.kaggle.api import submissions
+    from paddy.api import submissions
     rows = submissions(args.slug)
     if not rows: print("no submissions yet")
     score = lambda v: "-" if v is None else v  # a score of 0.0 is a score
@@ -188,19 +112,14 @@ def cmd_submissions(args):
 
 
 def cmd_kernel(args):
-    from paddy.config import KEYS
-    from paddy.kaggle.kernel import push
-    flags = {k: v for k, v in vars(args).items() if (k in KEYS or k == "config") and v is not None}
+    from paddy.api import kernel
+    from paddy.config import KEYS, experiment
+    flags = {k: v for k, v in vars(args).items() if k in KEYS and v is not None}
+    if args.config or args.exp: flags["config"] = str(experiment(args.exp) if args.exp else args.config)
     predict = args.predict.split(",") if args.predict else None
     run_weights = args.run_weights.split(",") if args.run_weights else None
-    dataset, url = push(flags, args.kernel, args.dataset, args.tta, args.gpu, args.internet, args.gpus, args.accelerator, predict, run_weights)
+    dataset, url = kernel(flags, args.kernel, args.dataset, args.tta, args.gpu, args.internet, args.gpus, args.accelerator, predict, run_weights)
     print(f"pushed the dataset {dataset} and the kernel {url}")
-
-
-def _newest_submission():
-    files = sorted(Path("submissions").glob("*.csv"), key=lambda p: p.stat().st_mtime)
-    if not files: raise PaddyError("no CSV under submissions/; run `make predict` first or pass FILE")
-    return files[-1]
 
 
 def parser():
@@ -208,12 +127,14 @@ def parser():
     ap = Parser(prog="paddy", description="fastai + timm from Kaggle competition data to a scored submission")
     sub = ap.add_subparsers(dest="command", required=True, parser_class=Parser)
     sub.add_parser("models", help="list the model table").set_defaults(func=cmd_models)
-    for name, func, text in [("lr-find", cmd_lr_find, "run fastai's lr_find and save the plot"),
-                             ("train", cmd_train, "train a run into runs/NAME")]:
-        p = sub.add_parser(name, help=text)
-        _run_flags(p)
-        p.set_defaults(func=func)
+    p = sub.add_parser("lr-find", help="run fastai's lr_find and save the plot")
+    _run_flags(p)
+    p.set_defaults(func=cmd_lr_find)
+    p = sub.add_parser("train", help="train a run into runs/NAME")
+    _run_flags(p)
     p.add_argument("--resume", metavar="RUN", help="continue the unfinished run RUN from its last finished epoch, with its saved settings")
+    p.add_argument("--gpus", type=int, default=1, help="train in N processes under torchrun, one per GPU, rank 0 writing the run (default 1)")
+    p.set_defaults(func=cmd_train)
     p = sub.add_parser("predict", help="TTA predictions of one or more runs, averaged into submissions/NAME.csv")
     p.add_argument("--run", help="run name(s), comma-separated (default: the newest finished run)")
     p.add_argument("--run-weights", help="ensemble weights, comma-separated, one per run")

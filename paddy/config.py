@@ -1,6 +1,6 @@
 """Every knob of a run in one dataclass: defaults, then a TOML file, then command-line flags."""
-import dataclasses, tomllib
-from dataclasses import dataclass, fields
+import argparse, dataclasses, tomllib
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from paddy.data import split
@@ -26,46 +26,52 @@ def parse_size(text):
     return size
 
 
+def knob(default, help, make=None, **flag):
+    """A Config field declared once: its default, its help, its Make variable (default: the name in capitals) and
+    argparse keywords of its flag (`--name-with-dashes`); `parser_flags` and `make_variables` are generated from it."""
+    return field(default=default, metadata=dict(help=help, make=make, flag=flag))
+
+
 @dataclass
 class Config:
     "One run's settings. Saved whole into meta.json, so every run can be reproduced."
-    data: str | None = None          # competition folder; None: Kaggle kernel input or data/<slug>
-    slug: str = "paddy-disease-classification"
-    arch: str = "resnet26d"
-    size: tuple = (128, 128)         # final (H, W) after batch augmentation
-    item_size: tuple | None = None   # per-item resize before batching; None: twice `size`
-    resize: str = "squish"
-    min_scale: float = 0.75
-    flip: bool = True                # random horizontal flips (off for digits and text)
-    valid_pct: float = 0.2
-    seed: int = 42
-    bs: int = 32                     # effective batch size
-    accum: int = 1                   # micro-batches per step: each holds bs // accum images
-    epochs: int = 3
-    method: str = "fine_tune"
-    lr: float | str = 0.01           # a number, or "auto" for lr_find's valley
-    precision: str = "auto"
-    deterministic: bool = False      # cuDNN's deterministic kernels on a GPU; default: its benchmark mode (fastest)
-    channels_last: bool | None = None  # channels_last memory format; None: on for fp16 on a GPU (paddy/models/precision.py)
-    pretrained: bool = True
-    weights: str | None = None       # local weights file in timm layout; never touches the network
-    workers: int | None = None       # DataLoader workers; None: fastai's default
-    cache: bool = True               # train on resized copies made once per item size (paddy/data/cache.py)
-    cache_dir: str = "cache"         # where those copies live (writable; Kaggle inputs are read-only)
-    label_smoothing: float = 0.0     # eps of label-smoothing cross-entropy; 0: plain cross-entropy (paddy/models/targets.py)
-    mixup: float = 0.0               # MixUp alpha; 0: off (paddy/learn/options.py)
-    cutmix: float = 0.0              # CutMix alpha; 0: off
-    ema: float = 0.0                 # decay of an EMA of the weights, used to validate and saved; 0: off
-    init_from: str | None = None     # start from a finished run's weights, e.g. a smaller size (progressive resizing)
-    folds: int | None = None         # stratified K-fold: validate on fold `fold` of `folds` instead of valid_pct
-    fold: int | None = None
-    targets: tuple = ("label",)      # train.csv columns the model predicts, one head each; the first is the submission's
-    tracker: str | None = None       # experiment tracker: tensorboard | wandb (optional extras, paddy/learn/tracking.py); None: off
-    pseudo: str | None = None        # blend, run or CSV whose confident test predictions join the training part (paddy/learn/pseudo.py)
-    pseudo_threshold: float = 0.9    # least probability of a pseudo-labelled test image (0: every image; a CSV needs 0)
-    swa: int = 0                     # average the weights of the last K epochs, keep it if it validates better (paddy/learn/swa.py); 0: off
-    name: str | None = None          # run folder name; None: <arch>-<H>x<W>[-pl][-f<fold>]
-    runs_dir: str = "runs"
+    data: str | None = knob(None, "competition folder (train_images/, test_images/, train.csv, sample_submission.csv); default: the Kaggle kernel's input, else data/SLUG")
+    slug: str = knob("paddy-disease-classification", "Kaggle competition slug")
+    arch: str = knob("resnet26d", "model name from `paddy models`, or any timm name")
+    size: tuple = knob((128, 128), "final image size H or H,W, after batch augmentation")
+    item_size: tuple | None = knob(None, "per-item resize before batch augmentation, H or H,W; default: twice --size")
+    resize: str = knob("squish", "item resize method: squish | crop | pad")
+    min_scale: float = knob(0.75, "aug_transforms min_scale", type=float)
+    flip: bool = knob(True, "random horizontal flips (off for digits and text)")
+    valid_pct: float = knob(0.2, "share of each label held out for validation", type=float)
+    seed: int = knob(42, "seed of the split and the training", type=int)
+    bs: int = knob(32, "effective batch size (per process under --gpus)", type=int)
+    accum: int = knob(1, "gradient accumulation: split each batch into N micro-batches", type=int)
+    epochs: int = knob(3, "epochs", type=int)
+    method: str = knob("fine_tune", "fine_tune | fit_one_cycle")
+    lr: float | str = knob(0.01, "learning rate, or 'auto' for lr_find's valley")
+    precision: str = knob("auto", "auto | fp16 | bf16 | fp32 (auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32)")
+    deterministic: bool = knob(False, "on a GPU, cuDNN's deterministic kernels (slower); off: its benchmark mode, the fastest")
+    channels_last: bool | None = knob(None, "train in channels_last memory format; default: on for fp16 on a GPU, where it measured faster")
+    pretrained: bool = knob(True, "start from pretrained weights")
+    weights: str | None = knob(None, "local pretrained weights file (safetensors or .pth, timm layout); never uses the network")
+    workers: int | None = knob(None, "DataLoader worker processes; default: fastai's", type=int)
+    cache: bool = knob(True, "train on resized copies made once per item size (paddy/data/cache.py)")
+    cache_dir: str = knob("cache", "where the resized copies live (writable; Kaggle inputs are read-only)")
+    label_smoothing: float = knob(0.0, "label-smoothing eps of the cross-entropy, e.g. 0.1; 0: off", type=float)
+    mixup: float = knob(0.0, "MixUp alpha, e.g. 0.4; 0: off", type=float)
+    cutmix: float = knob(0.0, "CutMix alpha, e.g. 1.0; 0: off", type=float)
+    ema: float = knob(0.0, "validate and save an EMA of the weights with this decay (--ema alone: 0.999); 0: off", type=float, nargs="?", const=0.999)
+    init_from: str | None = knob(None, "start from finished run RUN's weights, e.g. at a larger --size (progressive resizing)", metavar="RUN")
+    folds: int | None = knob(None, "stratified K-fold: split into K folds and validate on --fold", type=int)
+    fold: int | None = knob(None, "the fold (0 to K-1) to validate on", type=int)
+    targets: tuple = knob(("label",), "train.csv columns to predict, label first, e.g. label,variety (one head each)")
+    tracker: str | None = knob(None, "also log the run to tensorboard or wandb (optional extras: pip install 'paddy[tensorboard]')")
+    pseudo: str | None = knob(None, "add the test images a blend, run or cv folder predicts confidently to the training part (a CSV: with --pseudo-threshold 0)", metavar="SOURCE")
+    pseudo_threshold: float = knob(0.9, "least probability of a pseudo-labelled test image", type=float)
+    swa: int = knob(0, "average the weights of the last K epochs and keep the average if it validates better; 0: off", type=int)
+    name: str | None = knob(None, "run name: the folder runs/NAME; default ARCH-HxW, plus -fI for fold I", make="RUN")
+    runs_dir: str = knob("runs", "where run folders live")
 
     @property
     def run_name(self):
@@ -82,6 +88,22 @@ class Config:
 KEYS = {f.name for f in fields(Config)}
 
 
+def parser_flags(parser):
+    "Add every Config field to an argparse parser as a flag, its help with the default; defaults are None, so unset flags keep a config file's values."
+    for f in fields(Config):
+        help, kw = f.metadata["help"], dict(f.metadata["flag"])
+        if f.type in (bool, bool | None): kw["action"] = argparse.BooleanOptionalAction
+        default = f.default if not isinstance(f.default, tuple) else ",".join(map(str, f.default))
+        if default is not None and ("default" not in help): help += f" (default {default})"
+        parser.add_argument(f"--{f.name.replace('_', '-')}", default=None, help=help, **kw)
+
+
+def make_variables():
+    "`VAR:flag[:bool]` for every Config field: the Makefile turns each set VAR into its flag (`make train ARCH=...`)."
+    return [f"{f.metadata['make'] or f.name.upper()}:{f.name.replace('_', '-')}" + (":bool" if f.type in (bool, bool | None) else "")
+            for f in fields(Config)]
+
+
 def load_toml(path):
     "Read a TOML config file into a dict of Config keys; unknown keys are refused."
     path = Path(path)
@@ -93,14 +115,59 @@ def load_toml(path):
     return raw
 
 
-def make_config(toml=None, **overrides):
-    "Defaults, then the TOML file's keys, then `overrides` that are not None; checked before any heavy work."
+def experiment(name, folder="experiments"):
+    "The preset experiments/NAME.toml (`--exp NAME`, `make train EXP=NAME`); an unknown name lists the presets."
+    path = Path(folder) / f"{name}.toml"
+    if not path.is_file():
+        known = sorted(p.stem for p in Path(folder).glob("*.toml"))
+        raise PaddyError(f"no preset {name!r} in {folder}/; the presets are {', '.join(known) or 'none (run from the repository)'}")
+    return path
+
+
+def make_config(toml=None, exp=None, **overrides):
+    """Defaults, then the TOML file's keys (`toml`, or the preset `exp`), then `overrides` that are not None; checked
+    before any heavy work."""
+    if toml and exp: raise PaddyError("--config and --exp both name a config file: give one")
+    toml = experiment(exp) if exp else toml
     values = load_toml(toml) if toml else {}
     values.update({k: v for k, v in overrides.items() if v is not None})
     unknown = sorted(set(values) - KEYS)
     if unknown: raise PaddyError(f"unknown setting(s): {', '.join(unknown)}")
     cfg = Config(**values)
     return check(cfg)
+
+
+def cv_config(toml=None, exp=None, **overrides):
+    "The Config of a cross-validation (`paddy cv`): K from --folds or the file, 5 by default; every fold gets its own --fold."
+    if overrides.get("fold") is not None: raise PaddyError("paddy cv trains every fold: drop --fold (`paddy train --folds K --fold I` trains one)")
+    given = load_toml(experiment(exp) if exp else toml) if (toml or exp) else {}
+    return make_config(toml, exp, **overrides | dict(folds=overrides.get("folds") or given.get("folds") or 5, fold=0))
+
+
+RESUME_KEEPS = ("data", "workers", "runs_dir", "cache_dir", "accum")  # this machine's paths and memory: free to change on resume
+
+
+def resume_config(run, runs_dir="runs", **settings):
+    """The saved Config of unfinished run `run` (a name under `runs_dir` or a folder), with only RESUME_KEEPS changed;
+    any other setting would change the run and is refused."""
+    from paddy.runs import find, load_meta
+    given = sorted(k for k, v in settings.items() if v is not None and k not in RESUME_KEEPS)
+    if given: raise PaddyError(f"--resume continues a run with its saved settings; drop --{', --'.join(g.replace('_', '-') for g in given)}")
+    folder = find(run, runs_dir or "runs")
+    saved = {k: v for k, v in load_meta(folder).get("config", {}).items() if k in KEYS}
+    return make_config(None, **saved | {k: v for k, v in settings.items() if v is not None} | dict(runs_dir=str(folder.parent), name=folder.name))
+
+
+def to_flags(cfg):
+    "The command-line flags that rebuild `cfg` (its fields that differ from the defaults), e.g. for a run under torchrun."
+    flags = []
+    for f in fields(Config):
+        value = getattr(cfg, f.name)
+        if value == f.default: continue
+        name = f"--{f.name.replace('_', '-')}"
+        if isinstance(value, bool): flags.append(name if value else f"--no-{name[2:]}")
+        else: flags += [name, ",".join(map(str, value)) if isinstance(value, tuple) else str(value)]
+    return flags
 
 
 def check(cfg):
@@ -134,3 +201,7 @@ def _positive(name, value, kind):
     try: ok = kind(value) > 0 and kind(value) == value
     except (TypeError, ValueError): ok = False
     if not ok: raise PaddyError(f"bad --{name} {value!r}: give a positive {'whole ' if kind is int else ''}number")
+
+
+if __name__ == "__main__":  # the Makefile's list of run variables
+    print(" ".join(make_variables()))

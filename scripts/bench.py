@@ -7,7 +7,7 @@ script writes BENCHMARKS.md (tables, machine, the command, profiles of missed ta
     python scripts/bench.py                      # full run: writes BENCHMARKS.md and bench.json here
     python scripts/bench.py --quick --out DIR    # under a minute: checks that every measurement runs
 """
-import argparse, cProfile, copy, io, json, os, platform, pstats, shutil, subprocess, sys, tempfile, time
+import argparse, cProfile, copy, io, json, os, platform, pstats, shutil, subprocess, sys, tempfile, time, tomllib
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from unittest import mock
@@ -19,8 +19,8 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "scripts")]
 DEMO, DEMO_W = REPO / "data" / "demo-digits", REPO / "data" / "weights" / "mobilenetv2_100.safetensors"
-DEMO_FLAGS = dict(arch="mobilenetv2_100", weights=str(DEMO_W), size=32, item_size=32, flip=False, method="fit_one_cycle",
-                  epochs=1, lr=0.003, bs=32)
+DEMO_FLAGS = {k: v for k, v in tomllib.loads((REPO / "experiments" / "demo.toml").read_text()).items() if k not in ("data", "name")} \
+    | dict(weights=str(DEMO_W), epochs=1)  # `make demo`'s recipe, one epoch
 EPOCH_SETS = {"photos": ((480, 640), 480), "small": ((300, 300), 256)}  # (width, height), the recipe's item resize on them
 SETTINGS = {  # photos: 480x640 JPEGs; epoch: a whole epoch's images, model and batch size; batches: timed after one warm-up;
     # demo/subset: (train, test) images and batch size; rss: image counts. bf16 is emulated on CPUs without native bf16
@@ -591,7 +591,7 @@ def notes_for(r, checks):
     n.append(f"channels_last changed the plain fp32 loop's speed by {cl:.2f}× here; paddy does not switch to it "
              "(on an AMX CPU it helped resnet18 only under bf16).")
     n.append(f"Cache build parallel efficiency across {r['cores']} cores: {r['cache_efficiency']:.0%}.")
-    n.append(f"bf16-trained weights are scored in fp32 (paddy's predict runs fp32 on a CPU).")
+    n.append("bf16-trained weights are scored in fp32 (paddy's predict runs fp32 on a CPU).")
     return n
 
 

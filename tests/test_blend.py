@@ -63,8 +63,8 @@ def test_blend_prints_members_equal_mean_and_blend_and_writes_the_json(tmp_path,
     assert cli("blend", "left-cv,right-cv,liar-cv", "--name", "ll", "--method", "logloss", cwd=tmp_path, monkeypatch=monkeypatch) == 0
     assert np.allclose(json.loads((tmp_path / "blends" / "ll.json").read_text())["weights"], [0.5, 0.5, 0], atol=1e-3)
     run, weights, out_csv = blend.as_runs("best", None, None, tmp_path / "runs")
-    assert (run, weights, str(out_csv)) == ("left-cv,right-cv", "0.5,0.5", "submissions/best.csv")  # no weight: not predicted
-    with pytest.raises(PaddyError, match="drop --run"): blend.as_runs("best", "x-cv", None, tmp_path / "runs")
+    assert (run, weights, str(out_csv)) == (["left-cv", "right-cv"], [0.5, 0.5], "submissions/best.csv")  # no weight: not predicted
+    with pytest.raises(PaddyError, match="drop --run"): blend.as_runs("best", ["x-cv"], None, tmp_path / "runs")
 
 
 def test_a_gain_within_the_fold_spread_is_called_so():

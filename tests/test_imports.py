@@ -15,6 +15,7 @@ LAYERS = [  # bottom to top: each may import the ones before it
     {"paddy.config"},
     {"paddy.cv", "paddy.report"},
     {"paddy.kaggle"},
+    {"paddy.api"},  # one function per CLI command
     {"paddy.cli", "paddy.kaggle.kernel_script"},  # the script `paddy kernel` pushes runs paddy's CLI inside the kernel
 ]
 LEVEL = {name: i for i, layer in enumerate(LAYERS) for name in layer}

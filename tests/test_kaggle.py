@@ -152,3 +152,10 @@ def test_data_root_outside_a_kernel(monkeypatch, tmp_path):
     (tmp_path / "data" / SLUG).mkdir(parents=True)
     assert layout.data_root() == Path("data") / SLUG
     assert layout.data_root(data=tmp_path) == tmp_path
+
+
+def test_a_broken_transfer_is_retried_as_asked(tiny_kaggle, tmp_path):
+    tiny_kaggle.faults.drop_download = True
+    code, message, _ = paddy(tiny_kaggle, "kaggle.download(retries=1)", tmp_path)
+    assert code == 2 and "connection" in message and "run again" in message
+    assert tiny_kaggle.downloads == [SLUG, SLUG]  # the first try and one retry, each fetching the zip

@@ -69,7 +69,7 @@ def run_kernel(emulator, tmp_path):
     (tmp_path / "kernel.py").write_text(k["text"])
     r = subprocess.run([python, str(tmp_path / "kernel.py")], cwd=root / "working", env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    assert (site / "paddy" / "kernel.py").is_file()  # installed from the dataset's wheel
+    assert (site / "paddy" / "kaggle" / "kernel.py").is_file()  # installed from the dataset's wheel
     assert sorted(p.relative_to(root) for p in (root / "input").rglob("*")) == inputs
     return root, site
 

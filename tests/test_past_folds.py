@@ -67,7 +67,7 @@ def test_cv_trains_every_fold_and_saves_out_of_fold_predictions(tmp_path, monkey
 
     assert cli("predict", "--run", "k-cv", "--data", root, "--tta", "0", cwd=tmp_path, monkeypatch=monkeypatch) == 0
     assert f"out-of-fold accuracy of this ensemble {cv['accuracy']:.4f}" in capsys.readouterr().out
-    (ids, p0), (_, p1) = runs.load_probs(tmp_path / "runs" / "k-f0"), runs.load_probs(tmp_path / "runs" / "k-f1")
+    (_, p0), (_, p1) = runs.load_probs(tmp_path / "runs" / "k-f0"), runs.load_probs(tmp_path / "runs" / "k-f1")
     _, mean, _ = predict.ensemble([tmp_path / "runs" / "k-f0", tmp_path / "runs" / "k-f1"])
     _, weighted, _ = predict.ensemble([tmp_path / "runs" / "k-f0", tmp_path / "runs" / "k-f1"], [3, 1])
     assert np.allclose(mean, (p0 + p1) / 2) and np.allclose(weighted, 0.75 * p0 + 0.25 * p1) and not np.allclose(weighted, mean)

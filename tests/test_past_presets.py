@@ -1,6 +1,5 @@
 """Experiment presets (experiments/*.toml), the Make variables that reach them, and the `paddy runs` table."""
 import json, subprocess
-from pathlib import Path
 
 import pytest
 from conftest import REPO, paddy
@@ -15,13 +14,22 @@ RECIPE = {"part1-resnet26d": ("resnet26d", (128, 128), 3, 1), "part2-convnext-sm
           "part3-convnext-large": ("convnext_large_in22k", (320, 224), 12, 2), "part3-vit-large": ("vit_large_patch16_224", (224, 224), 12, 2),
           "part3-swinv2-large": ("swinv2_large_window12_192_22k", (192, 192), 12, 2),
           "part3-swin-large": ("swin_large_patch4_window7_224", (224, 224), 12, 2), "part4-multi-target": ("convnext_small_in22k", (171, 128), 5, 1)}
+DEMO = REPO / "experiments" / "demo.toml"  # `make demo`'s recipe, with its own data and weights
 
 
 def test_every_recipe_run_has_a_preset():
-    assert sorted(p.stem for p in PRESETS) == sorted(RECIPE)
+    assert sorted(p.stem for p in PRESETS if p != DEMO) == sorted(RECIPE)
 
 
-@pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.stem)
+def test_the_demo_recipe_is_one_preset():
+    from paddy.config import load_toml
+    assert load_toml(DEMO) == dict(name="demo-mobilenetv2", data="data/demo-digits", weights="data/weights/mobilenetv2_100.safetensors",
+                                   arch="mobilenetv2_100", size=32, item_size=32, flip=False, method="fit_one_cycle", epochs=4, lr=0.003, bs=32)
+    out = subprocess.run(["make", "-n", "-o", ".venv/.paddy-installed", "demo"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert "paddy train --exp demo\n" in out and "--run demo-mobilenetv2 --data data/demo-digits" in out
+
+
+@pytest.mark.parametrize("path", [p for p in PRESETS if p != DEMO], ids=lambda p: p.stem)
 def test_preset_passes_the_checks(path):
     cfg = make_config(path)
     spec = zoo.spec(cfg.arch)
@@ -43,12 +51,20 @@ def test_flags_win_over_a_preset_and_make_passes_exp():
     out = subprocess.run(["make", "-n", "-o", ".venv/.paddy-installed", "train", "EXP=part2-convnext-small", "EPOCHS=3", "MIXUP=0.4"],
                          cwd=REPO, capture_output=True, text=True, check=True).stdout
     line = next(ln for ln in out.splitlines() if " train " in ln)
-    assert "--config experiments/part2-convnext-small.toml" in line and "--epochs 3" in line and "--mixup 0.4" in line
+    assert "--exp part2-convnext-small" in line and "--epochs 3" in line and "--mixup 0.4" in line
 
 
-def test_make_gpus_launches_torchrun_and_cv_passes_folds():
-    out = subprocess.run(["make", "-n", "-o", ".venv/.paddy-installed", "train", "GPUS=2"], cwd=REPO, capture_output=True, text=True, check=True).stdout
-    assert "torchrun --standalone --nproc_per_node 2" in out and "-m paddy.cli train" in out
+def test_make_passes_every_run_setting():
+    from paddy.config import KEYS
+    out = subprocess.run(["make", "-n", "-o", ".venv/.paddy-installed", "train", "GPUS=2", "FLIP=0", "CHANNELS_LAST=1", "RUN=r",
+                          "PSEUDO_THRESHOLD=0.5", *[f"{k.upper()}=v" for k in KEYS if k not in ("flip", "channels_last", "name", "pseudo_threshold")]],
+                         cwd=REPO, capture_output=True, text=True, check=True).stdout
+    line = next(ln for ln in out.splitlines() if " train " in ln)
+    assert "--gpus 2" in line and "--no-flip" in line and "--channels-last" in line and "--name r" in line and "--pseudo-threshold 0.5" in line
+    assert all(f" --{k.replace('_', '-')} " in line or f" --no-{k} " in line for k in KEYS), line
+
+
+def test_make_cv_passes_folds():
     out = subprocess.run(["make", "-n", "-o", ".venv/.paddy-installed", "cv", "FOLDS=5", "RUN=x"], cwd=REPO, capture_output=True, text=True, check=True).stdout
     assert "paddy cv" in out and "--folds 5" in out and "--name x" in out
 

@@ -4,10 +4,17 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from conftest import DEMO_WEIGHTS, TINY, assert_user_error, make_competition, paddy
+from fastai.callback.core import Callback
+from past_helpers import one_thread  # noqa: F401 (a fixture)
 
 from paddy import runs
+from paddy.config import make_config
+from paddy.data import block
 from paddy.infer import predict
+from paddy.learn import train
+from paddy.models import zoo
 
 
 def test_train_predict_submission(tmp_path, competition):
@@ -35,6 +42,42 @@ def test_fine_tune_with_accumulation_and_config_file(tmp_path, competition):
     assert meta["config"]["accum"] == 2 and meta["resize"] == "pad" and meta["size"] == [32, 24]
     assert len(meta["history"]) == 2  # fine_tune: one frozen epoch, then one more
     assert "epoch 2/2" in proc.stdout
+
+
+class StepLog(Callback):
+    "Records each training micro-batch's size and its own gradient (of its mean loss), and the gradient each optimizer step applies."
+    def before_fit(self):
+        self.sizes, self.own, self.applied = [], [], []
+        self.trained = [p for p in self.model.parameters() if p.requires_grad]
+        step = self.opt.step
+        def logged_step(*args, **kwargs):
+            self.applied.append([p.grad.detach().clone() for p in self.trained])
+            return step(*args, **kwargs)
+        self.opt.step = logged_step
+
+    def after_loss(self):
+        if not self.training: return
+        self.sizes.append(len(self.yb[0]))
+        self.own.append(torch.autograd.grad(self.loss_func(self.pred, *self.yb), self.trained, retain_graph=True))
+
+
+def test_accumulation_steps_once_per_two_micro_batches_on_both_gradients(tmp_path, one_thread):
+    """bs 8 with accum 2 trains on micro-batches of 4 images; the optimizer steps after every second one, on the
+    mean of both micro-batches' gradients (the gradient of the 8 images' mean loss), not on the last one's."""
+    root, _ = make_competition(tmp_path / "comp", per_label=10)  # 16 training images: 4 micro-batches, 2 steps
+    cfg = make_config(data=str(root), arch="resnet18", pretrained=False, size="32", bs=8, accum=2, epochs=1, workers=0,
+                      cache_dir=str(tmp_path / "cache"))
+    spec = zoo.spec(cfg.arch)
+    learn = train.learner(block.dataloaders(cfg, spec), spec, cfg, tmp_path)
+    log = StepLog()
+    learn.fit_one_cycle(1, 1e-3, cbs=[log])
+    assert log.sizes == [4, 4, 4, 4] and len(log.applied) == 2, (log.sizes, f"{len(log.applied)} steps")
+    close = lambda x, y: torch.allclose(x, y, rtol=1e-4, atol=1e-7)
+    for k, applied in enumerate(log.applied):
+        first, second = log.own[2 * k], log.own[2 * k + 1]
+        mean = [close(g, (a + b) / 2) for g, a, b in zip(applied, first, second)]
+        assert all(mean), f"step {k + 1}: {mean.count(False)} of {len(mean)} gradients are not the mean of its 2 micro-batches'"
+        assert not all(close(g, b / 2) for g, b in zip(applied, second))  # the first micro-batch counts
 
 
 def test_lr_find_saves_plot_and_auto_lr(tmp_path, competition):

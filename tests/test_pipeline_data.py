@@ -2,7 +2,9 @@ import shutil
 
 import pandas as pd
 import pytest
+import torch
 from conftest import make_competition
+from fastai.vision.all import Normalize
 
 from paddy.config import make_config
 from paddy.data import block, layout, split
@@ -51,13 +53,26 @@ def test_split_is_stratified_and_seeded():
 def test_dataloaders_any_image_kind(tmp_path, mode, ext, pil_size, size, resize):
     root, _ = make_competition(tmp_path / "c", labels=("Healthy Leaf", "rust-2", "x"), per_label=5,
                                size=pil_size, mode=mode, ext=ext)
-    cfg = make_config(data=str(root), size=size, resize=resize, bs=4, workers=0)
+    cfg = make_config(data=str(root), size=size, resize=resize, bs=4, workers=0, cache_dir=str(tmp_path / "cache"))
     dls = block.dataloaders(cfg, zoo.spec("resnet18"))
     x, y = dls.one_batch()
     assert tuple(x.shape) == (4, 3, *cfg.size)
     assert list(dls.vocab) == ["Healthy Leaf", "rust-2", "x"]
     assert len(dls.valid_ds) == 3  # one of each label
-    assert abs(float(dls.valid.one_batch()[0].mean())) < 3  # normalized with the model's stats
+    assert_normalized(dls.valid, zoo.spec("resnet18"))
+
+
+def assert_normalized(dl, spec):
+    "`dl`'s batches are its plain [0, 1] pixels normalized with the model's mean and std, by one Normalize after the augmentations."
+    norms = [f for f in dl.after_batch.fs if isinstance(f, Normalize)]
+    assert len(norms) == 1 and dl.after_batch.fs[-1] is norms[0], dl.after_batch.fs
+    mean, std = torch.tensor(spec.mean).view(1, 3, 1, 1), torch.tensor(spec.std).view(1, 3, 1, 1)
+    assert torch.allclose(norms[0].mean.cpu(), mean) and torch.allclose(norms[0].std.cpu(), std)
+    x = dl.one_batch()[0].cpu()
+    plain = dl.new(after_batch=dl.after_batch.fs[:-1]).one_batch()[0].cpu()  # the same validation images, not normalized
+    assert 0 <= plain.min() and plain.max() <= 1 and plain.std() > 0.01
+    assert torch.allclose(x, (plain - mean) / std, atol=1e-5)
+    assert torch.allclose(norms[0].decode(x).cpu(), plain, atol=1e-5)
 
 
 def test_batch_larger_than_training_set_is_refused(competition):

@@ -6,8 +6,8 @@ from conftest import REPO, paddy
 
 def test_demo_chain_reaches_working_accuracy(tmp_path, demo_assets):
     comp, weights = demo_assets
-    paddy("train", "--data", comp, "--arch", "mobilenetv2_100", "--weights", weights, "--size", "32", "--item-size", "32",
-          "--no-flip", "--method", "fit_one_cycle", "--epochs", "1", "--lr", "0.003", "--name", "demo", cwd=tmp_path, check=True, threads=2)
+    paddy("train", "--config", REPO / "experiments" / "demo.toml", "--data", comp, "--weights", weights, "--epochs", "1", "--name", "demo",
+          cwd=tmp_path, check=True, threads=2)  # `make demo`'s recipe, one epoch
     paddy("predict", "--run", "demo", "--data", comp, "--tta", "2", cwd=tmp_path, check=True, threads=2)
     out = subprocess.run([sys.executable, REPO / "scripts" / "score.py", tmp_path / "submissions" / "demo.csv",
                           comp.parent / f"{comp.name}-solution.csv"], capture_output=True, text=True, check=True).stdout

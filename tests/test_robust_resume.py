@@ -25,7 +25,6 @@ def start(cwd, root, name, extra):
 
 @pytest.mark.parametrize("extra", [[], ["--ema", "0.9"]], ids=["plain", "ema"])  # with --ema, the average is checkpointed too
 def test_kill_then_resume_matches_an_uninterrupted_run(tmp_path, extra):
-    import torch
     from safetensors.torch import load_file
     from paddy import runs
     from paddy.errors import PaddyError

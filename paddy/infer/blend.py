@@ -202,4 +202,4 @@ def as_runs(name, runs_given, out=None, runs_dir="runs"):
     "`paddy predict --blend NAME`'s --run, --run-weights and --out: the blend's weighted cv folders, submissions/NAME.csv."
     if runs_given: raise PaddyError("--blend names its cv folders and their weights: drop --run and --run-weights")
     names, weights = members(name, runs_dir)
-    return ",".join(names), ",".join(map(str, weights)), out or Path("submissions") / f"{load(name, runs_dir)['name']}.csv"
+    return names, weights, out or Path("submissions") / f"{load(name, runs_dir)['name']}.csv"

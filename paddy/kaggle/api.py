@@ -1,10 +1,11 @@
 """Kaggle for a Kaggler: a download that is whole or absent, submit, scores, pushing a dataset and a kernel, and the
 API key's permissions.
 
-The kaggle client is imported inside the functions: importing it authenticates, and paddy must import
-without credentials. Its failures become PaddyError with one line saying what to do.
+The kaggle client comes from fastkaggle's import_kaggle inside the functions: importing it authenticates, and paddy must
+import without credentials; in a kernel the credentials are the secrets kaggle_username/kaggle_key, as fastkaggle reads
+them. Its failures become PaddyError with one line saying what to do.
 """
-import contextlib, io, json, os, shutil, stat, sys, tempfile, time, zipfile
+import contextlib, functools, io, json, os, shutil, stat, sys, tempfile, time, zipfile
 from pathlib import Path
 
 from paddy.data.layout import SLUG, data_root, in_kernel
@@ -18,35 +19,31 @@ def _no_credentials():
     "The error for missing credentials, naming where they go here."
     if in_kernel():
         return PaddyError("no Kaggle credentials in this kernel: add the Kaggle secrets kaggle_username and kaggle_key "
-                          "(Add-ons > Secrets), or set KAGGLE_USERNAME and KAGGLE_KEY")
+                          "(Add-ons > Secrets)")
     return PaddyError("no Kaggle credentials: save your API token (https://www.kaggle.com/settings, Create New Token) "
                       "as ~/.kaggle/kaggle.json and chmod 600 it, or set KAGGLE_USERNAME and KAGGLE_KEY")
 
 
 def _kernel_secrets():
-    "In a kernel, set KAGGLE_USERNAME/KAGGLE_KEY from the secrets kaggle_username/kaggle_key (fastkaggle's names)."
+    "Check the kernel's secrets kaggle_username/kaggle_key, which fastkaggle's import_kaggle reads in a kernel."
     try:
         from kaggle_secrets import UserSecretsClient
         secrets = UserSecretsClient()
         user, key = secrets.get_secret("kaggle_username"), secrets.get_secret("kaggle_key")
     except Exception as e: raise _no_credentials() from e
     if not (user and key): raise _no_credentials()
-    os.environ.update(KAGGLE_USERNAME=user, KAGGLE_KEY=key)
 
 
 def _api():
-    "The authenticated kaggle API, without the help text kaggle prints when it finds no credentials."
-    if in_kernel() and not os.environ.get("KAGGLE_KEY"): _kernel_secrets()
+    "The authenticated kaggle API from fastkaggle's import_kaggle, without the help text kaggle prints when it finds no credentials."
+    import fastkaggle
+    if fastkaggle.iskaggle: _kernel_secrets()
     from paddy.errors import warn
-    from paddy.kaggle.api import key_file_warning
     loose = key_file_warning(Path(os.environ.get("KAGGLE_CONFIG_DIR", "~/.kaggle")) / "kaggle.json")
     if loose: warn(loose)
     with contextlib.redirect_stdout(io.StringIO()):
-        try:
-            from kaggle import api  # authenticates on import; a failure there is swallowed, so ask again
-            api.authenticate()
+        try: return fastkaggle.import_kaggle()  # kaggle authenticates on import and swallows a failure; import_kaggle asks again
         except SystemExit: raise _no_credentials() from None
-    return api
 
 
 def _http_message(e, api, slug, doing):
@@ -79,21 +76,23 @@ def _calling(api, slug, doing):
                          "nothing was kept; check the network and run again") from e
 
 
+@contextlib.contextmanager
+def _client_retries(api, retries):
+    "Make the kaggle client retry a broken transfer `retries` times (its download_file's max_retries), as fastkaggle's call cannot say."
+    api.download_file = functools.partial(api.download_file, max_retries=retries)
+    try: yield
+    finally: del api.download_file
+
+
 def _fetch(api, slug, folder, retries):
-    """Download the competition zip into `folder`; the client checks its size against Content-Length.
-    Its progress bar goes to a terminal's stderr only; its printed advice (resume from a partial file) does not apply here."""
-    from kagglesdk.competitions.types.competition_api_service import ApiDownloadDataFilesRequest
+    """Download the competition zip into `folder` with the call fastkaggle's setup_comp makes; the client checks its size
+    against Content-Length. Its progress bar goes to a terminal's stderr only; its printed advice (resume) does not apply here."""
     archive = folder / f"{slug}.zip"
-    with _calling(api, slug, f"downloading {slug}"), api.build_kaggle_client() as kaggle:
-        request = ApiDownloadDataFilesRequest()
-        request.competition_name = slug
-        response = kaggle.competitions.competition_api_client.download_data_files(request)
-        try:
-            with contextlib.redirect_stdout(io.StringIO()):
-                api.download_file(response, str(archive), kaggle.http_client(), quiet=not sys.stderr.isatty(),
-                                  max_retries=retries)
+    with _calling(api, slug, f"downloading {slug}"), _client_retries(api, retries), contextlib.redirect_stdout(io.StringIO()):
+        try: api.competition_download_cli(slug, path=str(folder), force=True, quiet=not sys.stderr.isatty())
         except ValueError as e:
             raise PaddyError(f"the download of {slug} is incomplete ({e}): nothing was kept; run again") from e
+    if not archive.is_file(): raise PaddyError(f"Kaggle sent {slug}'s data in another format than a zip: run again later")
     return archive
 
 

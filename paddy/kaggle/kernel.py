@@ -1,11 +1,11 @@
 """`paddy kernel`: paddy's wheel (with weights or finished runs) as a Kaggle dataset, and a script kernel that runs it.
 
-The kernel's code is scripts/kaggle_kernel.py with its SETTINGS filled in: it installs the wheel from the attached
+The kernel's code is kernel_script.py (package data) with its SETTINGS filled in: it installs the wheel from the attached
 dataset without the internet, then either trains (`paddy train`, under torchrun on several GPUs) and predicts, or, with
-`--predict`, only predicts the pushed runs; either way it leaves submission.csv in the kernel's working folder. Building
-the wheel needs paddy's source, so this runs from a clone.
+`--predict`, only predicts the pushed runs; either way it leaves submission.csv in the kernel's working folder. paddy's
+wheel is built from the source in a clone, or repacked from the installed distribution when paddy was installed with pip.
 """
-import pprint, shutil, subprocess, sys, tempfile
+import base64, csv, hashlib, importlib.metadata, io, pprint, shutil, subprocess, sys, tempfile, zipfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -17,7 +17,7 @@ from paddy.errors import PaddyError
 from paddy.files import write_json
 from paddy.models import zoo
 
-REPO = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # what paddy/ sits in: the clone, or the site-packages it was installed into
 TEMPLATE = Path(__file__).with_name("kernel_script.py")
 CODE_FILE = "paddy_kernel.py"
 LOCAL_ONLY = ("data", "runs_dir", "cache_dir", "init_from", "pseudo")  # run flags naming this machine's files: a kernel has its own
@@ -35,17 +35,58 @@ class Job(NamedTuple):
 
 
 def build_wheel(dest) -> Path:
+    "paddy's wheel in `dest`: built from the source in a clone, else repacked from the installed distribution."
+    return _wheel_from_source(dest) if (ROOT / "pyproject.toml").is_file() else _wheel_from_install(dest)
+
+
+def _wheel_from_source(dest) -> Path:
     "Build paddy's wheel into `dest` from a clean copy of the source: no dependencies, no index, no build isolation."
-    if not (REPO / "pyproject.toml").is_file() or not TEMPLATE.is_file():
-        raise PaddyError("`paddy kernel` builds paddy from its source: run it from a clone of the repository (pip install -e .)")
     with tempfile.TemporaryDirectory(prefix="paddy-src.") as src:
         for name in ("pyproject.toml", "README.md"):
-            if (REPO / name).is_file(): shutil.copy2(REPO / name, src)
-        shutil.copytree(REPO / "paddy", Path(src) / "paddy", ignore=shutil.ignore_patterns("__pycache__"))
+            if (ROOT / name).is_file(): shutil.copy2(ROOT / name, src)
+        shutil.copytree(ROOT / "paddy", Path(src) / "paddy", ignore=shutil.ignore_patterns("__pycache__"))
         pip = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-index", "--no-build-isolation", "-q", "-w", str(dest), src]
         r = subprocess.run(pip, capture_output=True, text=True)
     if r.returncode: raise PaddyError(f"building paddy's wheel failed: {(r.stderr.strip().splitlines() or ['pip failed'])[-1]}")
     return next(Path(dest).glob("paddy-*.whl"))
+
+
+def _installed():
+    "The installed distribution this paddy belongs to (its dist-info beside paddy/)."
+    found = list(importlib.metadata.distributions(name="paddy", path=[str(ROOT)]))
+    if not found:
+        raise PaddyError(f"{ROOT / 'paddy'} is neither a clone (no pyproject.toml beside it) nor an install (no paddy-*.dist-info): "
+                         "reinstall paddy with pip, or run `paddy kernel` from a clone")
+    return found[0]
+
+
+def _wheel_from_install(dest) -> Path:
+    "Repack the installed distribution into `dest` as paddy's wheel: its files under paddy/, METADATA, WHEEL, entry points."
+    dist = _installed()
+    files = [f for f in dist.files or () if f.parts[0] == "paddy" and f.suffix != ".pyc"]
+    missing = [str(f) for f in files if not f.locate().is_file()]
+    if missing or not files: raise PaddyError(f"the installed paddy lacks {', '.join(missing[:3]) or 'its RECORD'}: reinstall it with pip")
+    info = f"paddy-{dist.version}.dist-info"
+    meta = {f"{info}/{name}": text.encode() for name in ("METADATA", "WHEEL", "entry_points.txt") if (text := dist.read_text(name))}
+    wheel = Path(dest) / f"paddy-{dist.version}-py3-none-any.whl"
+    wheel.parent.mkdir(parents=True, exist_ok=True)  # as pip wheel -w does
+    _write_wheel(wheel, {f.as_posix(): f.locate().read_bytes() for f in files} | meta, info)
+    return wheel
+
+
+def _record_hash(data) -> str:
+    "A RECORD entry's hash of `data`: sha256, urlsafe base64 without padding."
+    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def _write_wheel(path, members, info):
+    "Write the wheel `path` holding `members` {archive name: bytes} and `info`/RECORD, which lists each with its hash and size."
+    record = io.StringIO()
+    rows = [(name, _record_hash(data), len(data)) for name, data in members.items()] + [(f"{info}/RECORD", "", "")]
+    csv.writer(record, lineterminator="\n").writerows(rows)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in members.items(): z.writestr(name, data)
+        z.writestr(f"{info}/RECORD", record.getvalue())
 
 
 def machine_shape(accelerator=None, gpu=True, gpus=1):

@@ -1,0 +1,98 @@
+"""paddy in a notebook: one function per CLI command (`paddy train` is `train(cfg)`, `paddy predict` is `predict(runs)`,
+and so on). The CLI parses flags and prints; everything it does happens here or below.
+
+    from paddy import api
+    cfg = api.settings(exp="part1-resnet26d", epochs=1)   # a preset, flags win (`--exp`, `--config`, `--arch` ...)
+    folder = api.train(cfg)                               # runs/part1-resnet26d/; api.train(cfg, gpus=2): torchrun
+    csv, _ = api.predict([folder.name])                   # submissions/part1-resnet26d.csv
+    api.submit(csv, "first try")                          # needs Kaggle credentials
+"""
+import subprocess, sys
+from pathlib import Path
+
+from paddy.config import cv_config, make_config, resume_config, to_flags
+from paddy.cv import ensemble_cv
+from paddy.data.layout import SLUG, data_root
+from paddy.errors import PaddyError, warn
+from paddy.infer.blend import as_runs, blend  # noqa: F401 (`paddy blend`)
+from paddy.infer.predict import predict as predict_runs
+from paddy.infer.submission import read_sample, validate_file
+from paddy.kaggle.api import download, submissions  # noqa: F401 (`paddy data`, `paddy submissions`)
+from paddy.kaggle.api import submit as upload
+from paddy.kaggle.kernel import push as kernel  # noqa: F401 (`paddy kernel`)
+from paddy.learn import distributed
+from paddy.learn.train import find_lr as lr_find  # noqa: F401 (`paddy lr-find`)
+from paddy.learn.valid import tta_note
+from paddy.models.zoo import table as models  # noqa: F401 (`paddy models`)
+from paddy.report.listing import table as runs_table  # noqa: F401 (`paddy runs`)
+from paddy.report.pages import write as report  # noqa: F401 (`paddy report`)
+from paddy.runs import expand, find, load_meta
+
+__all__ = ["settings", "cv_settings", "models", "lr_find", "train", "resume", "cross_validate", "blend", "predict", "runs_table",
+           "report", "download", "submit", "submissions", "kernel"]
+
+settings = make_config  # a Config from defaults, a TOML file (`toml`) or preset (`exp`), then keyword settings
+cv_settings = cv_config  # the same for `paddy cv`: --folds K (default 5)
+
+
+def train(cfg, gpus=1):
+    """Train a run from a Config; returns its folder. With `gpus` > 1, in that many processes under torchrun (one per
+    GPU, or gloo processes on a CPU), rank 0 writing the run."""
+    from paddy.learn.train import train as train_run
+    if gpus > 1: return _torchrun(gpus, cfg)
+    try: return train_run(cfg)
+    finally: distributed.close()
+
+
+def resume(run, runs_dir="runs", **settings):
+    """Continue unfinished run `run` from its last finished epoch, with its saved settings (only data, workers,
+    runs_dir, cache_dir and accum may change); returns its folder."""
+    from paddy.learn.train import train as train_run
+    cfg = resume_config(run, runs_dir, **settings)
+    try: return train_run(cfg, resume=True)
+    finally: distributed.close()
+
+
+def _torchrun(gpus, cfg):
+    "Train `cfg` in `gpus` processes: `torchrun -m paddy.cli train` with the flags that rebuild it; returns the run folder."
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(gpus),
+               "--local-ranks-filter", "0", "-m", "paddy.cli", "train", *to_flags(cfg)]
+    if code := subprocess.run(command).returncode: raise PaddyError(f"training in {gpus} processes failed (exit code {code}); its output is above")
+    return Path(cfg.runs_dir) / cfg.run_name
+
+
+def cross_validate(cfg, tta=4, workers=None):
+    "Train every fold of `cfg.folds` (see `cv_settings`) and write the out-of-fold predictions; returns the cv folder."
+    from paddy.cv import cross_validate as run_folds
+    return run_folds(cfg, tta=tta, workers=workers)
+
+
+def predict(runs=None, weights=None, blend=None, data=None, slug=None, tta=4, out=None, runs_dir="runs", bs=64, workers=None,
+            use_checkpoint=False, precision=None):
+    """Predict the test images with finished runs (names; a cv folder stands for its folds; None: the newest run) or
+    blend `blend`, averaged with `weights`, into the submission CSV `out` (default submissions/RUN.csv). Returns
+    (the CSV, the ensemble's out-of-fold accuracy when every run is a cv folder, else None)."""
+    if blend: runs, weights, out = as_runs(blend, runs or weights, out, runs_dir)
+    names, fold_weights = expand(runs, weights, runs_dir) if runs else (None, weights)  # a cv folder: its folds
+    if runs and not out: out = Path("submissions") / ("+".join(Path(n).name for n in runs) + ".csv")
+    slug = slug or load_meta(find(names[0] if names else None, runs_dir))["config"]["slug"]
+    csv = predict_runs(names, data_root(slug, data), tta=tta, weights=fold_weights, out=out, runs_dir=runs_dir, bs=bs,
+                       workers=workers, use_checkpoint=use_checkpoint, precision=precision)
+    if tta:
+        for note in filter(None, (tta_note(load_meta(find(n, runs_dir))) for n in names or [None])): warn(note)
+    return csv, ensemble_cv(runs, weights, runs_dir) if runs else None
+
+
+def submit(file=None, message=None, slug=SLUG, data=None):
+    """Check a submission CSV against the competition's sample_submission.csv and upload it (default: the newest CSV
+    under submissions/); returns (the CSV, Kaggle's reference of the submission)."""
+    path = Path(file) if file else newest_submission()
+    validate_file(path, read_sample(Path(data_root(slug, data)) / "sample_submission.csv"))
+    return path, upload(path, message or f"paddy {path.stem}", slug)
+
+
+def newest_submission(folder="submissions"):
+    "The CSV under `folder` written last."
+    files = sorted(Path(folder).glob("*.csv"), key=lambda p: p.stat().st_mtime)
+    if not files: raise PaddyError(f"no CSV under {folder}/; run `make predict` first or pass FILE")
+    return files[-1]
