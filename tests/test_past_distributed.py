@@ -54,3 +54,15 @@ def test_convnext_with_lr_auto_in_two_processes(tmp_path, one_thread):
     assert meta["finished"] and len(meta["history"]) == 2 and (tmp_path / "runs" / "cnx" / "lr_find.png").is_file()
     assert [r["lr"] for r in ranks["ranks"]] == [meta["lr_find"]["valley"]] * 2
     assert ranks["sums"][0] == ranks["sums"][1]
+
+
+def test_cli_gpus_trains_in_two_processes(tmp_path):
+    root, _ = make_competition(tmp_path / "comp", per_label=12)
+    proc = subprocess.run([sys.executable, "-m", "paddy.cli", "train", "--gpus", "2", "--data", str(root), "--arch", "resnet18",
+                           "--no-pretrained", "--size", "32", "--bs", "4", "--epochs", "1", "--workers", "0", "--precision", "fp32",
+                           "--method", "fit_one_cycle", "--name", "g", "--runs-dir", str(tmp_path / "runs"), "--cache-dir", str(tmp_path / "cache")],
+                          cwd=tmp_path, env=ONE_THREAD | dict(PYTHONPATH=str(REPO)), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    meta = runs.load_meta(tmp_path / "runs" / "g")
+    assert meta["finished"] and meta["world_size"] == 2 and meta["config"]["size"] == [32, 32]
+    assert proc.stdout.count("trained g: valid error") == 1  # rank 0's line, once

@@ -42,3 +42,17 @@ def test_lr_auto_and_numbers():
     assert make_config(lr="auto").lr == "auto"
     assert make_config(lr="3e-3").lr == 0.003
     assert Config().to_dict()["arch"] == "resnet26d"
+
+
+def test_flags_are_generated_from_the_config_and_rebuild_it():
+    import argparse
+    from paddy.config import KEYS, parser_flags, to_flags
+    p = argparse.ArgumentParser()
+    parser_flags(p)
+    assert {a.dest for a in p._actions} - {"help"} == KEYS  # every setting has its flag, and no flag is extra
+    assert "(default 0.75)" in next(a.help for a in p._actions if a.dest == "min_scale")
+    cfg = make_config(arch="resnet18", size="64,48", flip=False, channels_last=True, lr="auto", ema=0.99, targets="label,variety",
+                      folds=3, fold=1, name="x", weights=None, pretrained=False)
+    flags = to_flags(cfg)
+    assert "--no-flip" in flags and "--channels-last" in flags and flags[flags.index("--size") + 1] == "64,48"
+    assert make_config(**{k: v for k, v in vars(p.parse_args(flags)).items()}) == cfg
