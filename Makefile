@@ -58,6 +58,10 @@ report: $(STAMP)
 predict: $(STAMP)
 	$(PADDY) predict $(PREDICT_FLAGS)
 
+# A file target: `make submissions/RUN.csv` predicts finished run RUN only when its weights are newer than the CSV.
+submissions/%.csv: runs/%/model.safetensors | $(STAMP)
+	$(PADDY) predict --run $* --out $@ $(call flag,DATA,data) $(call flag,SLUG,slug) $(call flag,TTA,tta)
+
 submit: $(STAMP)
 	$(PADDY) submit $(SUB) $(if $(MSG),-m "$(MSG)") $(call flag,DATA,data) $(call flag,SLUG,slug)
 
@@ -84,7 +88,7 @@ zoo-check: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python scripts/make_demo.py --out $(DEMO) --weights $(DEMO_W)
 	$(PADDY) train --exp demo
-	$(PADDY) predict --run $(DEMO_RUN) --data $(DEMO) --tta 4
+	$(MAKE) submissions/$(DEMO_RUN).csv DATA=$(DEMO) TTA=4
 	$(BIN)/python scripts/score.py submissions/$(DEMO_RUN).csv $(DEMO)-solution.csv
 
 test: $(STAMP)

@@ -70,13 +70,16 @@ def cross_validate(cfg, tta=4, workers=None):
 def predict(runs=None, weights=None, blend=None, data=None, slug=None, tta=4, out=None, runs_dir="runs", bs=64, workers=None,
             use_checkpoint=False, precision=None):
     """Predict the test images with finished runs (names; a cv folder stands for its folds; None: the newest run) or
-    blend `blend`, averaged with `weights`, into the submission CSV `out` (default submissions/RUN.csv). Returns
+    blend `blend`, averaged with `weights`, into the submission CSV `out` (default submissions/RUN.csv). The images
+    are the competition's at `data`, or by default those the first run trained on (its folder where it exists here,
+    else its slug's). Returns
     (the CSV, the ensemble's out-of-fold accuracy when every run is a cv folder, else None)."""
     if blend: runs, weights, out = as_runs(blend, runs or weights, out, runs_dir)
     names, fold_weights = expand(runs, weights, runs_dir) if runs else (None, weights)  # a cv folder: its folds
     if runs and not out: out = Path("submissions") / ("+".join(Path(n).name for n in runs) + ".csv")
-    slug = slug or load_meta(find(names[0] if names else None, runs_dir))["config"]["slug"]
-    csv = predict_runs(names, data_root(slug, data), tta=tta, weights=fold_weights, out=out, runs_dir=runs_dir, bs=bs,
+    trained = load_meta(find(names[0] if names else None, runs_dir))["config"]  # default: the competition the run trained on
+    if data is None and trained.get("data") and Path(trained["data"]).is_dir(): data = trained["data"]
+    csv = predict_runs(names, data_root(slug or trained["slug"], data), tta=tta, weights=fold_weights, out=out, runs_dir=runs_dir, bs=bs,
                        workers=workers, use_checkpoint=use_checkpoint, precision=precision)
     if tta:
         for note in filter(None, (tta_note(load_meta(find(n, runs_dir))) for n in names or [None])): warn(note)

@@ -139,7 +139,7 @@ def parser():
     p.add_argument("--run", help="run name(s), comma-separated (default: the newest finished run)")
     p.add_argument("--run-weights", help="ensemble weights, comma-separated, one per run")
     p.add_argument("--blend", metavar="NAME", help="predict blend NAME (blends/NAME.json from `paddy blend`): its cv folders, weighted")
-    p.add_argument("--data", help="competition folder (default: the run's competition)")
+    p.add_argument("--data", help="competition folder (default: the one the run trained on, where it exists here, else its slug's)")
     p.add_argument("--slug", help="Kaggle competition slug (default: the run's)")
     p.add_argument("--tta", type=int, default=4, help="TTA augmented passes (0: plain prediction; default 4)")
     p.add_argument("--bs", type=int, default=64, help="batch size for prediction (default 64)")
