@@ -88,7 +88,7 @@ zoo-check: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python scripts/make_demo.py --out $(DEMO) --weights $(DEMO_W)
 	$(PADDY) train --exp demo
-	$(MAKE) submissions/$(DEMO_RUN).csv DATA=$(DEMO) TTA=4
+	$(PADDY) predict --run $(DEMO_RUN) --data $(DEMO) --tta 4
 	$(BIN)/python scripts/score.py submissions/$(DEMO_RUN).csv $(DEMO)-solution.csv
 
 test: $(STAMP)

@@ -21,7 +21,7 @@ from paddy.kaggle.api import download, submissions  # noqa: F401 (`paddy data`, 
 from paddy.kaggle.api import submit as upload
 from paddy.kaggle.kernel import push as kernel  # noqa: F401 (`paddy kernel`)
 from paddy.learn import distributed
-from paddy.learn.train import find_lr as lr_find  # noqa: F401 (`paddy lr-find`)
+from paddy.learn.train import lr_find  # noqa: F401 (`paddy lr-find`)
 from paddy.learn.valid import tta_note
 from paddy.models.zoo import table as models  # noqa: F401 (`paddy models`)
 from paddy.report.listing import table as runs_table  # noqa: F401 (`paddy runs`)

@@ -77,10 +77,6 @@ class Config:
     def run_name(self):
         return self.name or f"{self.arch}-{self.size[0]}x{self.size[1]}" + ("-pl" if self.pseudo else "") + (f"-f{self.fold}" if self.folds else "")
 
-    @property
-    def presize(self):
-        return tuple(self.item_size) if self.item_size else (self.size[0] * 2, self.size[1] * 2)
-
     def to_dict(self):
         return dataclasses.asdict(self)
 
@@ -173,7 +169,7 @@ def to_flags(cfg):
 def check(cfg):
     "Normalize types and refuse impossible values with a message that names the fix."
     cfg.size = parse_size(cfg.size)
-    if cfg.item_size is not None: cfg.item_size = parse_size(cfg.item_size)
+    cfg.item_size = parse_size(cfg.item_size) if cfg.item_size is not None else (cfg.size[0] * 2, cfg.size[1] * 2)
     _choice("resize", cfg.resize, RESIZE_METHODS)
     _choice("method", cfg.method, TRAIN_METHODS)
     _choice("precision", cfg.precision, PRECISIONS)

@@ -123,7 +123,7 @@ def load_model(folder, meta, use_checkpoint=False):
         prefix = "ema." if any(k.startswith("ema.") for k in saved[0]) else "model."  # an --ema run predicts from its average
         state = {k[len(prefix):]: v for k, v in saved[0].items() if k.startswith(prefix)}
         warn(f"run {folder.name} is unfinished; predicting from its checkpoint after epoch {saved[1]['epochs_done']} of {saved[1]['epochs_total']}")
-    missing = [k for k in ("timm_name", "vocab", "size", "presize") if k not in meta]
+    missing = [k for k in ("timm_name", "vocab", "size", "item_size") if k not in meta]
     if missing: raise PaddyError(f"{folder / META} lacks {', '.join(missing)}; the run folder is damaged, train it again")
     model = create_model(meta["timm_name"], meta.get("n_out", len(meta["vocab"])), pretrained=False)
     try: model.load_state_dict(state)

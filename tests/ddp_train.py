@@ -1,4 +1,4 @@
-"""Run under torchrun by test_past_distributed: `paddy.learn.train.train` on every rank, then the ranks compare the weights
+"""Run under torchrun by test_distributed.py: `paddy.learn.train.train` on every rank, then the ranks compare the weights
 they ended with (DDP keeps them in step) and rank 0 writes to the JSON file argv[1] each rank's weight checksum, run
 folder, learning rate, and training batches against the batches of one process's epoch."""
 import json, sys

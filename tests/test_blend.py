@@ -5,8 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from past_helpers import cli
-
+from conftest import cli
 from paddy.errors import PaddyError
 from paddy.infer import blend
 

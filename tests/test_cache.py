@@ -38,25 +38,25 @@ def test_squish_copies_are_the_item_itself(tmp_path):
 
 def test_built_once_then_reused(tmp_path):
     srcs = photos(tmp_path / "src")
-    outs = cache.cached(srcs, (32, 32), tmp_path / "c", workers=2)
+    outs = cache.cached(srcs, (32, 32), tmp_path / "c", "crop", workers=2)
     assert [o.name for o in outs] == [s.name for s in srcs] and all(o.is_file() for o in outs)
     assert Image.open(outs[0]).size == (32, 43)
     mtimes = [o.stat().st_mtime_ns for o in outs]
     manifest = (outs[0].parent / cache.MANIFEST).stat().st_mtime_ns
-    assert cache.cached(srcs, (32, 32), tmp_path / "c", workers=2) == outs
+    assert cache.cached(srcs, (32, 32), tmp_path / "c", "crop", workers=2) == outs
     assert [o.stat().st_mtime_ns for o in outs] == mtimes
     assert (outs[0].parent / cache.MANIFEST).stat().st_mtime_ns == manifest
 
 
 def test_rebuilt_when_a_source_changes(tmp_path):
     srcs = photos(tmp_path / "src")
-    outs = cache.cached(srcs, (32, 32), tmp_path / "c", workers=1)
+    outs = cache.cached(srcs, (32, 32), tmp_path / "c", "crop", workers=1)
     Image.new("RGB", (80, 40), (255, 0, 0)).save(srcs[1])  # new content, new size on disk
-    outs2 = cache.cached(srcs, (32, 32), tmp_path / "c", workers=1)
+    outs2 = cache.cached(srcs, (32, 32), tmp_path / "c", "crop", workers=1)
     assert outs2 == outs
     im = Image.open(outs2[1])
     assert im.size == (64, 32) and im.getpixel((10, 10))[0] > 240
-    other = cache.cached(srcs, (16, 16), tmp_path / "c", workers=1)  # another size: its own folder
+    other = cache.cached(srcs, (16, 16), tmp_path / "c", "crop", workers=1)  # another size: its own folder
     assert other[0].parent != outs[0].parent and Image.open(other[0]).size == (16, 21)
 
 
@@ -69,19 +69,19 @@ def test_interrupted_build_leaves_nothing_that_looks_complete(tmp_path, monkeypa
         done.append(src)
         real(src, dst, size, kind)
     monkeypatch.setattr(cache, "shrink", dies_half_way)
-    with pytest.raises(KeyboardInterrupt): cache.cached(srcs, (32, 32), tmp_path / "c", workers=1)
-    folder, want, _ = cache.plan(srcs, (32, 32), tmp_path / "c")
+    with pytest.raises(KeyboardInterrupt): cache.cached(srcs, (32, 32), tmp_path / "c", "crop", workers=1)
+    folder, want, _ = cache.plan(srcs, (32, 32), tmp_path / "c", "crop")
     assert not folder.exists() and cache.read_manifest(folder) is None
     assert os.listdir(folder.parent) == []  # the temporary folder is gone too
     monkeypatch.setattr(cache, "shrink", real)
-    outs = cache.cached(srcs, (32, 32), tmp_path / "c", workers=1)
+    outs = cache.cached(srcs, (32, 32), tmp_path / "c", "crop", workers=1)
     assert all(o.is_file() for o in outs) and cache.read_manifest(folder) == want
 
 
 def test_a_broken_image_is_a_user_error_and_leaves_no_cache(tmp_path):
     srcs = photos(tmp_path / "src")
     srcs[2].write_bytes(b"not a jpeg")
-    with pytest.raises(PaddyError, match="2.jpg"): cache.cached(srcs, (32, 32), tmp_path / "c", workers=2)
+    with pytest.raises(PaddyError, match="2.jpg"): cache.cached(srcs, (32, 32), tmp_path / "c", "crop", workers=2)
     folder, _, _ = cache.plan(srcs, (32, 32), tmp_path / "c")
     assert not folder.exists()
 
@@ -95,7 +95,7 @@ def test_exif_rotation_and_grayscale_are_decoded(tmp_path):
     exif[0x0112] = 6  # orientation: rotate 90° clockwise to display
     Image.fromarray(px).save(rotated, exif=exif, quality=95)
     Image.fromarray(np.full((30, 30), 200, np.uint8), mode="L").save(gray)
-    r, g = cache.cached([rotated, gray], (20, 20), tmp_path / "c", workers=1)
+    r, g = cache.cached([rotated, gray], (20, 20), tmp_path / "c", "crop", workers=1)
     im = Image.open(r)
     assert im.size == (20, 40)  # displayed portrait: 40 wide x 80 tall, halved
     assert im.getpixel((10, 5))[0] > 200 and im.getpixel((10, 35))[0] < 60  # red half now on top

@@ -3,11 +3,9 @@ import json
 
 import numpy as np
 import pandas as pd
-import pytest
 import torch
-from conftest import DEMO_WEIGHTS, TINY, assert_user_error, make_competition, paddy
+from conftest import DEMO_WEIGHTS, TINY, make_competition, paddy
 from fastai.callback.core import Callback
-from past_helpers import one_thread  # noqa: F401 (a fixture)
 
 from paddy import runs
 from paddy.config import make_config
@@ -115,32 +113,3 @@ def test_ensemble_weights(tmp_path):
     ids, probs, vocab = predict.ensemble([tmp_path / "a", tmp_path / "b"], [3, 1])
     assert np.allclose(probs, [[0.575, 0.425], [0.325, 0.675]])
     assert predict.ensemble([tmp_path / "a", tmp_path / "b"])[1].argmax(1).tolist() == [1, 1]  # the plain mean differs
-
-
-@pytest.mark.parametrize("args, fragments", [
-    (["train", "--data", "no/such/dir"], ["no/such/dir", "--data"]),
-    (["train", "--arch", "convnxt_small"], ["unknown arch", "convnext_small"]),
-    (["train", "--arch", "vit_tiny_patch16_224", "--size", "128"], ["224x224", "--size 224"]),
-    (["train", "--epochs", "0"], ["--epochs"]),
-    (["train", "--lr", "-1"], ["--lr"]),
-    (["train", "--bogus"], ["unrecognized arguments: --bogus"]),
-    (["train", "--weights", "missing.safetensors"], ["missing.safetensors", "not found"]),
-    (["train", "--precision", "fp16"], ["needs a CUDA GPU"]),
-    (["predict", "--run", "nope"], ["no run 'nope'"]),
-    (["submit", "nothing.csv", "--data", "."], ["sample_submission.csv"]),
-])
-def test_user_errors_are_one_line_exit_2(tmp_path, args, fragments):
-    assert_user_error(paddy(*args, cwd=tmp_path), *fragments)
-
-
-def test_data_problems_and_weights_problems(tmp_path, competition, demo_assets):
-    toml = tmp_path / "bad.toml"
-    toml.write_text("arch = 'resnet18'\nepoch = 3\n")
-    assert_user_error(paddy("train", "--config", toml, cwd=tmp_path), "unknown key", "epoch")
-    assert_user_error(paddy("train", "--data", competition, "--arch", "resnet18", "--bs", "4", cwd=tmp_path),
-                      "could not fetch pretrained weights", "--weights FILE")
-    assert_user_error(paddy("train", "--data", competition, "--arch", "resnet18", "--weights", DEMO_WEIGHTS, "--bs", "4", cwd=tmp_path),
-                      "does not load into resnet18")
-    (competition / "train.csv").write_text("image_id,label\n000000.jpg,normal\n")  # the image is under blast/
-    assert_user_error(paddy("train", "--data", competition, *TINY, cwd=tmp_path), "sit in a folder other than")
-    assert not (tmp_path / "runs").exists()

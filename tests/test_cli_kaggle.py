@@ -1,47 +1,34 @@
 """The Kaggle flow through the real `paddy` CLI in subprocesses against the emulator: data, train, predict, submit,
 submissions; and every failure as one `paddy:` line on stderr, exit code 2, with nothing half-written."""
-import subprocess, sys
-
 import pytest
-from kaggle_emulator import SLUG, kaggle_emulator, submission_csv, tiny_kaggle  # noqa: F401 (fixtures)
+from conftest import assert_user_error, no_credentials, paddy, wrong_credentials
+
+from paddy.testing.kaggle_emulator import SLUG, submission_csv
 
 TINY = ["--arch", "resnet18", "--no-pretrained", "--size", "32", "--bs", "2", "--epochs", "1", "--method", "fit_one_cycle"]
 
 
-def paddy(emulator, *args, cwd, env=None):
-    "Run `paddy ARGS` in `cwd` with the real kaggle client pointed at `emulator`."
-    return subprocess.run([sys.executable, "-m", "paddy.cli", *args], cwd=cwd, env=env or emulator.env,
-                          capture_output=True, text=True, timeout=120)
-
-
-def refused(r):
-    "The message of a refused command: exit code 2 and one `paddy:` line on stderr, no traceback."
-    lines = r.stderr.splitlines()
-    assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("paddy: "), r.stderr
-    return lines[0]
-
-
 def test_data_train_predict_submit_and_the_score_is_listed(tiny_kaggle, tmp_path):
     served = tiny_kaggle.competitions[SLUG].folder
-    r = paddy(tiny_kaggle, "data", "--retries", "0", cwd=tmp_path)
+    r = paddy("data", "--retries", "0", cwd=tmp_path, env=tiny_kaggle.env)
     assert r.returncode == 0 and f"data ready in data/{SLUG}" in r.stdout, r.stderr
     got = tmp_path / "data" / SLUG
     assert (got / "sample_submission.csv").read_bytes() == (served / "sample_submission.csv").read_bytes()
     assert sorted(p.name for p in (got / "test_images").iterdir()) == sorted(p.name for p in (served / "test_images").iterdir())
-    r = paddy(tiny_kaggle, "data", "--retries", "0", cwd=tmp_path)
+    r = paddy("data", "--retries", "0", cwd=tmp_path, env=tiny_kaggle.env)
     assert r.returncode == 0 and "downloading" not in r.stdout and tiny_kaggle.downloads == [SLUG]
 
-    r = paddy(tiny_kaggle, "train", *TINY, "--name", "tiny", cwd=tmp_path)
+    r = paddy("train", *TINY, "--name", "tiny", cwd=tmp_path, env=tiny_kaggle.env)
     assert r.returncode == 0, r.stderr
-    r = paddy(tiny_kaggle, "predict", "--run", "tiny", "--tta", "0", cwd=tmp_path)
+    r = paddy("predict", "--run", "tiny", "--tta", "0", cwd=tmp_path, env=tiny_kaggle.env)
     csv = tmp_path / "submissions" / "tiny.csv"
     assert r.returncode == 0 and csv.is_file(), r.stderr
 
-    r = paddy(tiny_kaggle, "submit", "-m", "tiny run", cwd=tmp_path)  # the newest CSV under submissions/
+    r = paddy("submit", "-m", "tiny run", cwd=tmp_path, env=tiny_kaggle.env)  # the newest CSV under submissions/
     assert r.returncode == 0 and r.stdout.strip().endswith("ref 1"), r.stdout + r.stderr
     (sub,) = tiny_kaggle.submissions
     assert sub["content"] == csv.read_bytes() and sub["status"] == "COMPLETE" and sub["description"] == "tiny run"
-    r = paddy(tiny_kaggle, "submissions", cwd=tmp_path)
+    r = paddy("submissions", cwd=tmp_path, env=tiny_kaggle.env)
     (line,) = r.stdout.splitlines()
     assert r.returncode == 0 and "tiny run" in line and "tiny.csv" in line
     assert f"public {float(sub['publicScore'])} " in line and f"private {float(sub['privateScore'])} " in line
@@ -51,12 +38,10 @@ def test_an_invalid_csv_is_refused_before_any_upload(tiny_kaggle, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("image_id,label\n200001.jpg,blast\n")
     served = tiny_kaggle.competitions[SLUG].folder
-    assert "lacks 3 test id(s)" in refused(paddy(tiny_kaggle, "submit", str(bad), "--data", str(served), cwd=tmp_path))
+    assert "lacks 3 test id(s)" in assert_user_error(paddy("submit", bad, "--data", served, cwd=tmp_path, env=tiny_kaggle.env))
     assert tiny_kaggle.blobs == {} and tiny_kaggle.submissions == []
 
 
-def no_credentials(em, env): (em.home / ".kaggle" / "kaggle.json").unlink()
-def wrong_credentials(em, env): env.update(KAGGLE_USERNAME=em.user, KAGGLE_KEY="not-the-key")
 def unknown_competition(em, env): em.competitions["no-such-competition"] = em.competitions.pop(SLUG)
 def truncated_download(em, env): em.faults.truncate_download = True
 def upload_500(em, env): em.faults.upload_500 = True
@@ -82,7 +67,7 @@ def test_a_failure_is_one_line_exit_2_and_nothing_half_written(tiny_kaggle, tmp_
     csv = submission_csv(tmp_path / "sub.csv", tiny_kaggle.competitions[SLUG], 4)
     cause(tiny_kaggle, env)
     args = ["data", "--retries", "0"] if command == "data" else ["submit", str(csv), "--data", str(served)]
-    message = refused(paddy(tiny_kaggle, *args, cwd=tmp_path, env=env))
+    message = assert_user_error(paddy(*args, cwd=tmp_path, env=env))
     assert CASES[command, cause] in message and "not-the-key" not in message
     assert not (tmp_path / "data").exists() or list((tmp_path / "data").iterdir()) == []
     assert tiny_kaggle.submissions == []
@@ -91,6 +76,6 @@ def test_a_failure_is_one_line_exit_2_and_nothing_half_written(tiny_kaggle, tmp_
 def test_a_zero_score_is_listed_as_a_score(tiny_kaggle, tmp_path):
     csv = submission_csv(tmp_path / "zero.csv", tiny_kaggle.competitions[SLUG], 0)
     served = tiny_kaggle.competitions[SLUG].folder
-    assert paddy(tiny_kaggle, "submit", str(csv), "--data", str(served), cwd=tmp_path).returncode == 0
-    r = paddy(tiny_kaggle, "submissions", cwd=tmp_path)
+    assert paddy("submit", str(csv), "--data", str(served), cwd=tmp_path, env=tiny_kaggle.env).returncode == 0
+    r = paddy("submissions", cwd=tmp_path, env=tiny_kaggle.env)
     assert r.returncode == 0 and "public 0.0 " in r.stdout and "private 0.0 " in r.stdout, r.stdout

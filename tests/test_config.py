@@ -19,7 +19,7 @@ def test_toml_then_flags(tmp_path):
     cfg = make_config(toml, epochs=5, lr=None)
     assert (cfg.arch, cfg.size, cfg.epochs, cfg.resize, cfg.lr) == ("convnext_small_in22k", (256, 192), 5, "pad", 0.01)
     assert cfg.run_name == "convnext_small_in22k-256x192"
-    assert cfg.presize == (512, 384)
+    assert cfg.item_size == (512, 384)
 
 
 def test_unknown_toml_key_is_refused(tmp_path):

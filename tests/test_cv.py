@@ -5,8 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import TINY, assert_user_error, make_competition, paddy
-from past_helpers import ONE_THREAD, cli, one_thread  # noqa: F401 (a fixture)
+from conftest import ONE_THREAD, TINY, assert_user_error, cli, make_competition, paddy
 
 from paddy import cv, runs
 from paddy.data import split

@@ -2,8 +2,7 @@
 written by rank 0, the ranks' weights in step, and a result that matches a single-process run within noise."""
 import json, subprocess, sys
 
-from conftest import REPO, make_competition
-from past_helpers import ONE_THREAD, one_thread  # noqa: F401 (a fixture)
+from conftest import ONE_THREAD, REPO, make_competition, paddy
 
 from paddy import runs
 from paddy.config import make_config
@@ -19,7 +18,7 @@ def test_two_processes_match_one(tmp_path, one_thread):
                 method="fit_one_cycle", lr=0.003, cache_dir=str(tmp_path / "cache"), runs_dir=str(tmp_path / "runs"))
     (tmp_path / "tmp").mkdir()
     env = ONE_THREAD | dict(PYTHONPATH=str(REPO), TMPDIR=str(tmp_path / "tmp"))
-    proc = subprocess.run([*TORCHRUN, str(REPO / "tests" / "past_ddp_train.py"), str(tmp_path / "ranks.json"),
+    proc = subprocess.run([*TORCHRUN, str(REPO / "tests" / "ddp_train.py"), str(tmp_path / "ranks.json"),
                            json.dumps(base | dict(bs=4, name="ddp"))], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = json.loads((tmp_path / "ranks.json").read_text())
@@ -46,7 +45,7 @@ def test_convnext_with_lr_auto_in_two_processes(tmp_path, one_thread):
     cfg = dict(data=str(root), arch="convnext_atto", pretrained=False, size=32, epochs=1, workers=0, precision="fp32", bs=4,
                lr="auto", cache_dir=str(tmp_path / "cache"), runs_dir=str(tmp_path / "runs"), name="cnx")
     env = ONE_THREAD | dict(PYTHONPATH=str(REPO), TMPDIR=str(tmp_path))
-    proc = subprocess.run([*TORCHRUN, str(REPO / "tests" / "past_ddp_train.py"), str(tmp_path / "ranks.json"), json.dumps(cfg)],
+    proc = subprocess.run([*TORCHRUN, str(REPO / "tests" / "ddp_train.py"), str(tmp_path / "ranks.json"), json.dumps(cfg)],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = json.loads((tmp_path / "ranks.json").read_text())
@@ -58,10 +57,9 @@ def test_convnext_with_lr_auto_in_two_processes(tmp_path, one_thread):
 
 def test_cli_gpus_trains_in_two_processes(tmp_path):
     root, _ = make_competition(tmp_path / "comp", per_label=12)
-    proc = subprocess.run([sys.executable, "-m", "paddy.cli", "train", "--gpus", "2", "--data", str(root), "--arch", "resnet18",
-                           "--no-pretrained", "--size", "32", "--bs", "4", "--epochs", "1", "--workers", "0", "--precision", "fp32",
-                           "--method", "fit_one_cycle", "--name", "g", "--runs-dir", str(tmp_path / "runs"), "--cache-dir", str(tmp_path / "cache")],
-                          cwd=tmp_path, env=ONE_THREAD | dict(PYTHONPATH=str(REPO)), capture_output=True, text=True, timeout=600)
+    proc = paddy("train", "--gpus", "2", "--data", root, "--arch", "resnet18", "--no-pretrained", "--size", "32", "--bs", "4",
+                 "--epochs", "1", "--workers", "0", "--precision", "fp32", "--method", "fit_one_cycle", "--name", "g",
+                 "--runs-dir", tmp_path / "runs", "--cache-dir", tmp_path / "cache", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     meta = runs.load_meta(tmp_path / "runs" / "g")
     assert meta["finished"] and meta["world_size"] == 2 and meta["config"]["size"] == [32, 32]

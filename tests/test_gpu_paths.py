@@ -2,13 +2,13 @@
 before any data, bf16 only where the GPU has it, prediction in the run's precision and never from NaN, cuDNN's
 benchmark mode, memory freed between runs, and CUDA out-of-memory as one line that keeps the checkpoint."""
 import gc, weakref
+from functools import partial
 
 import accelerate
 import pytest
 import torch
-from conftest import TINY, make_competition
+from conftest import TINY, cli, make_competition, tiny_config
 from fastai.callback.core import Callback
-from past_helpers import cli, one_thread  # noqa: F401 (a fixture)
 
 from paddy import runs
 from paddy.config import make_config
@@ -20,10 +20,7 @@ from paddy.models import precision
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def tiny(root, tmp_path, **settings):
-    base = dict(data=str(root), arch="resnet18", pretrained=False, size=32, bs=4, epochs=2, workers=0, precision="fp32",
-                method="fit_one_cycle", runs_dir=str(tmp_path / "runs"), cache_dir=str(tmp_path / "cache"), name="r")
-    return make_config(**base | settings)
+tiny = partial(tiny_config, epochs=2, name="r")  # tiny(root, tmp_path, **settings): two epochs, the run "r"
 
 
 def fake_gpu(monkeypatch, capability=(7, 5), name="Tesla T4"):

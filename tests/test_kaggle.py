@@ -3,11 +3,12 @@ import json, subprocess, sys
 from pathlib import Path
 
 import pytest
-from kaggle_emulator import kaggle_emulator, submission_csv, tiny_kaggle  # noqa: F401 (fixtures)
+from conftest import no_credentials, wrong_credentials
 
 from paddy.data import layout
 from paddy.kaggle import api as kaggle
 from paddy.errors import PaddyError
+from paddy.testing.kaggle_emulator import submission_csv
 
 SLUG = layout.SLUG
 RUN = """
@@ -44,7 +45,7 @@ def files(folder):
 
 
 def test_importing_paddy_kaggle_needs_no_credentials(kaggle_emulator, tmp_path):
-    (kaggle_emulator.home / ".kaggle" / "kaggle.json").unlink()
+    no_credentials(kaggle_emulator)
     loaded = "[m for m in sys.modules if m.split('.')[0] in ('kaggle', 'kagglesdk')]"
     assert paddy(kaggle_emulator, loaded, tmp_path)[:2] == (0, [])
 
@@ -68,8 +69,6 @@ def test_an_unstamped_folder_is_fetched_again(tiny_kaggle, tmp_path):
     assert [p.name for p in (tmp_path / "data").iterdir()] == [SLUG]
 
 
-def no_credentials(em, env): (em.home / ".kaggle" / "kaggle.json").unlink()
-def wrong_credentials(em, env): env.update(KAGGLE_USERNAME=em.user, KAGGLE_KEY="not-the-key")
 def rules_not_accepted(em, env): em.competitions[SLUG].rules_accepted = False
 def fault(name): return lambda em, env: setattr(em.faults, name, True)
 
@@ -124,7 +123,7 @@ def test_over_the_daily_limit(tiny_kaggle, tmp_path):
 
 
 def test_kernel_credentials_come_from_kaggle_secrets(tiny_kaggle, tmp_path):
-    (tiny_kaggle.home / ".kaggle" / "kaggle.json").unlink()
+    no_credentials(tiny_kaggle)
     secrets = {"kaggle_username": tiny_kaggle.user, "kaggle_key": tiny_kaggle.key}
     fake = tmp_path / "kaggle_secrets.py"  # the module a Kaggle kernel provides
     fake.write_text(f"class UserSecretsClient:\n    def get_secret(self, name): return {secrets!r}[name]\n")

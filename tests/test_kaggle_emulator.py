@@ -1,9 +1,12 @@
-"""The emulator, driven by the unmodified kaggle CLI in subprocesses (and by plain HTTP for the faults)."""
-import http.client, io, json, subprocess, sys, zipfile
+"""The emulator, driven by the unmodified kaggle CLI in subprocesses (and by plain HTTP for the faults); and started
+as a user starts it, `python -m paddy.testing.kaggle_emulator`, with the export lines it prints."""
+import http.client, io, json, os, signal, socket, subprocess, sys, zipfile
 from pathlib import Path
 
 import pytest
-from kaggle_emulator import SLUG, kaggle_emulator, score, submission_csv, tiny_kaggle  # noqa: F401 (fixtures)
+from conftest import REPO, no_credentials, served_competition, wrong_credentials
+
+from paddy.testing.kaggle_emulator import SLUG, score, submission_csv
 
 KAGGLE = str(Path(sys.executable).with_name("kaggle"))
 
@@ -61,7 +64,7 @@ def test_malformed_submissions_get_status_error():
 @pytest.mark.parametrize("case", ["wrong key", "unknown competition", "rules not accepted", "over the daily limit"])
 def test_errors_as_kaggle_sends_them(tiny_kaggle, tmp_path, case):
     env, slug = dict(tiny_kaggle.env), SLUG
-    if case == "wrong key": env.update(KAGGLE_USERNAME=tiny_kaggle.user, KAGGLE_KEY="not-the-key")
+    if case == "wrong key": wrong_credentials(tiny_kaggle, env)
     if case == "unknown competition": slug = "no-such-competition"
     if case == "rules not accepted": tiny_kaggle.competitions[SLUG].rules_accepted = False
     if case == "over the daily limit": tiny_kaggle.daily_limit = 0
@@ -89,7 +92,7 @@ def test_upload_500_submits_nothing(tiny_kaggle, tmp_path):
 
 
 def test_token_auth(tiny_kaggle, tmp_path):
-    (tiny_kaggle.home / ".kaggle" / "kaggle.json").unlink()
+    no_credentials(tiny_kaggle)
     tiny_kaggle.token = "KGAT_paddy_test_token"
     r = kaggle(tiny_kaggle, "competitions", "submissions", "-c", SLUG, cwd=tmp_path,
                env={**tiny_kaggle.env, "KAGGLE_API_TOKEN": tiny_kaggle.token})
@@ -148,3 +151,48 @@ def test_datasets_create_and_version_are_recorded(kaggle_emulator, tmp_path):
     assert (first["ref"], first["version"], first["title"]) == (ref, 1, "paddy-wheels")
     assert first["files"]["a.whl"] == b"wheel" and zipfile.is_zipfile(io.BytesIO(first["files"]["weights.zip"]))
     assert (second["version"], second["notes"], set(second["files"])) == (2, "new wheels", {"a.whl"})
+
+
+EMULATOR = [sys.executable, "-m", "paddy.testing.kaggle_emulator"]
+
+
+def test_help_runs_without_pytest(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    r = subprocess.run([*EMULATOR, "--help"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "--competition" in r.stdout and "--solution" in r.stdout, r.stderr
+    loaded = "import sys, paddy.testing.kaggle_emulator; print(sorted(m for m in sys.modules if m.split('.')[0] == 'pytest'))"
+    r = subprocess.run([sys.executable, "-c", loaded], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_started_as_a_user_starts_it(tmp_path):
+    """`python -m paddy.testing.kaggle_emulator --port P --competition DIR --solution CSV` (the README's command): the
+    lines it prints, pasted into a shell without kaggle.json, point the kaggle CLI at it; Ctrl-C stops it."""
+    folder, solution = served_competition(tmp_path / "served", per_label=2, n_test=4)
+    port = free_port()
+    server = subprocess.Popen([*EMULATOR, "--port", str(port), "--competition", str(folder), "--solution", str(solution)],
+                              cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(REPO)),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = [server.stdout.readline().strip() for _ in range(6)]
+        assert lines[-1] == "unset NO_PROXY no_proxy", (lines, server.poll())
+        exports = dict(line.removeprefix("export ").split("=", 1) for line in lines[:-1])
+        assert exports["HTTP_PROXY"] == f"http://127.0.0.1:{port}" and exports["KAGGLE_USERNAME"] == "paddy-tester"
+        (tmp_path / "home").mkdir()
+        shell = {k: v for k, v in os.environ.items() if not k.startswith("KAGGLE_")
+                 and k.upper() not in {"NO_PROXY", "ALL_PROXY", "HTTPS_PROXY"}}
+        env = {**shell, **exports, "HOME": str(tmp_path / "home")}
+        r = kaggle(None, "competitions", "files", "-c", SLUG, cwd=tmp_path, env=env)
+        assert r.returncode == 0 and "test_images/200001.jpg" in r.stdout, r.stdout + r.stderr
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=30) == 0
+        assert f"# serving {SLUG} on http://127.0.0.1:{port}" in server.stderr.read()
+    finally:
+        if server.poll() is None: server.kill()
+        server.wait()

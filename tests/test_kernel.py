@@ -5,29 +5,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_competition
-from kaggle_emulator import SLUG, kaggle_emulator, tiny_kaggle  # noqa: F401 (fixtures)
+from conftest import no_credentials, paddy, served_competition
 
 from paddy import __version__
 from paddy.infer import submission
 from paddy.kaggle import kernel
+from paddy.testing.kaggle_emulator import SLUG
 
 WHEEL = f"paddy-{__version__}-py3-none-any.whl"
 TINY = ["--arch", "resnet18", "--size", "32", "--bs", "2", "--epochs", "1", "--method", "fit_one_cycle", "--workers", "0"]
 
 
-def paddy(emulator, *args, cwd):
-    "Run `paddy ARGS` in `cwd` with the real kaggle client pointed at `emulator` (one torch thread: 2 shared cores)."
-    return subprocess.run([sys.executable, "-m", "paddy.cli", *args], cwd=cwd, env=emulator.env | dict(OMP_NUM_THREADS="1"),
-                          capture_output=True, text=True, timeout=300)
-
-
 @pytest.fixture
 def kaggle_comp(kaggle_emulator, tmp_path):
     "`kaggle_emulator` serving, as paddy-disease-classification, a competition big enough for two processes' batches."
-    root, solution = make_competition(tmp_path / "served" / SLUG, per_label=8)
-    solution.to_csv(tmp_path / "served" / "solution.csv", index=False)
-    kaggle_emulator.add_competition(SLUG, root, tmp_path / "served" / "solution.csv")
+    kaggle_emulator.add_competition(SLUG, *served_competition(tmp_path / "served", per_label=8))
     return kaggle_emulator
 
 
@@ -95,8 +87,8 @@ def check_pushed(emulator, r, dataset, kernel_slug, files):
 
 def test_push_then_train_on_two_gpus_in_the_kernel(kaggle_comp, tmp_path):
     weights = random_weights(tmp_path / "resnet18-start.safetensors")
-    r = paddy(kaggle_comp, "kernel", *TINY, "--weights", str(weights), "--name", "kern", "--tta", "0", "--gpus", "2",
-              "--kernel", "paddy-test", cwd=tmp_path)
+    r = paddy("kernel", *TINY, "--weights", str(weights), "--name", "kern", "--tta", "0", "--gpus", "2",
+              "--kernel", "paddy-test", cwd=tmp_path, env=kaggle_comp.env)
     check_pushed(kaggle_comp, r, "paddy-offline", "paddy-test", {weights.name: weights})
 
     root, _ = run_kernel(kaggle_comp, tmp_path)
@@ -112,12 +104,12 @@ def test_push_then_train_on_two_gpus_in_the_kernel(kaggle_comp, tmp_path):
 
 def test_push_finished_runs_then_predict_them_in_the_kernel(kaggle_comp, tmp_path):
     data = str(kaggle_comp.competitions[SLUG].folder)
-    r = paddy(kaggle_comp, "cv", *TINY, "--no-pretrained", "--data", data, "--folds", "2", "--name", "t", "--tta", "0", cwd=tmp_path)
+    r = paddy("cv", *TINY, "--no-pretrained", "--data", data, "--folds", "2", "--name", "t", "--tta", "0", cwd=tmp_path, env=kaggle_comp.env)
     assert r.returncode == 0, r.stderr[-3000:]
-    r = paddy(kaggle_comp, "predict", "--run", "t-cv", "--tta", "0", "--data", data, "--out", "local.csv", cwd=tmp_path)
+    r = paddy("predict", "--run", "t-cv", "--tta", "0", "--data", data, "--out", "local.csv", cwd=tmp_path, env=kaggle_comp.env)
     assert r.returncode == 0, r.stderr[-3000:]
 
-    r = paddy(kaggle_comp, "kernel", "--predict", "t-cv", "--tta", "0", cwd=tmp_path)
+    r = paddy("kernel", "--predict", "t-cv", "--tta", "0", cwd=tmp_path, env=kaggle_comp.env)
     runs = tmp_path / "runs"
     pushed = {f"{run}.{name}": runs / run / name for run in ("t-f0", "t-f1") for name in ("model.safetensors", "meta.json")}
     check_pushed(kaggle_comp, r, "paddy-runs", "paddy-predict", pushed)  # weights and meta.json only: nothing pickled
@@ -138,7 +130,7 @@ def test_a_second_push_is_a_new_dataset_version(tiny_kaggle, tmp_path):
     tiny_kaggle.datasets.append(dict(ref=ref, version=1, files={"old.whl": b"old"}, title="paddy-offline", notes=None,
                                      private=True, request={}))
     (tmp_path / "exp.toml").write_text('arch = "resnet18"\nsize = [48, 32]\ntargets = ["label", "variety"]\nepochs = 2\n')
-    r = paddy(tiny_kaggle, "kernel", "--config", "exp.toml", "--epochs", "1", "--no-pretrained", "--internet", "--no-gpu", cwd=tmp_path)
+    r = paddy("kernel", "--config", "exp.toml", "--epochs", "1", "--no-pretrained", "--internet", "--no-gpu", cwd=tmp_path, env=tiny_kaggle.env)
     assert r.returncode == 0, r.stderr
     latest = tiny_kaggle.datasets[-1]
     assert (latest["ref"], latest["version"], latest["notes"], set(latest["files"])) == (ref, 2, f"paddy {__version__}", {WHEEL})
@@ -164,12 +156,12 @@ REFUSED = {  # case: (flags after TINY, what the one line must name)
 
 @pytest.mark.parametrize("case", REFUSED)
 def test_a_refused_push_pushes_nothing(tiny_kaggle, tmp_path, case):
-    if case == "no credentials": (tiny_kaggle.home / ".kaggle" / "kaggle.json").unlink()
+    if case == "no credentials": no_credentials(tiny_kaggle)
     (tmp_path / "runs" / "r").mkdir(parents=True)
     (tmp_path / "runs" / "r" / "meta.json").write_text(json.dumps(dict(name="r", finished=False)))  # a run killed mid-training
     flags, needles = REFUSED[case]
     args = ["--arch", "resnet18", "--size", "32", *flags] if "--predict" not in flags else flags
-    r = paddy(tiny_kaggle, "kernel", *args, cwd=tmp_path)
+    r = paddy("kernel", *args, cwd=tmp_path, env=tiny_kaggle.env)
     (line,) = r.stderr.splitlines()
     assert r.returncode == 2 and line.startswith("paddy: ") and all(n in line for n in needles), r.stderr
     assert tiny_kaggle.datasets == [] and tiny_kaggle.kernels == []

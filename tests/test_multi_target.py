@@ -7,8 +7,7 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import TINY, make_competition, paddy
-from past_helpers import ONE_THREAD, cli, one_thread  # noqa: F401 (a fixture)
+from conftest import ONE_THREAD, TINY, cli, make_competition, paddy
 
 from paddy import runs
 from paddy.config import make_config

@@ -41,7 +41,7 @@ def test_preset_passes_the_checks(path):
 
 def test_part2_and_part4_settings():
     p2, p4 = make_config(REPO / "experiments/part2-convnext-small.toml"), make_config(REPO / "experiments/part4-multi-target.toml")
-    assert (p2.resize, p2.presize, p2.lr, p2.method) == ("pad", (480, 360), 0.01, "fine_tune")
+    assert (p2.resize, p2.item_size, p2.lr, p2.method) == ("pad", (480, 360), 0.01, "fine_tune")
     assert p4.targets == ("label", "variety")
 
 

@@ -6,8 +6,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_competition
-from past_helpers import cli, one_thread  # noqa: F401 (a fixture)
+from conftest import cli, make_competition
 
 from paddy import cv, runs
 from paddy.config import make_config

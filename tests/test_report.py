@@ -6,9 +6,8 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from conftest import TINY, assert_user_error, make_competition
-from past_helpers import cli, one_thread  # noqa: F401 (a fixture)
-from report_helpers import VOCAB, Tables, fake_cv, fake_run
+from conftest import TINY, assert_user_error, cli, make_competition
+from fake_runs import VOCAB, Tables, fake_cv, fake_run
 
 from paddy import runs
 from paddy.learn import valid

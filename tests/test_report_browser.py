@@ -5,8 +5,8 @@ import base64, io, json, os, select, shutil, subprocess, time
 import numpy as np
 import pytest
 from conftest import make_competition
+from fake_runs import VOCAB, fake_run
 from PIL import Image
-from report_helpers import VOCAB, fake_run
 
 from paddy.report import pages
 

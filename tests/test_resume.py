@@ -1,10 +1,9 @@
 """A training run killed (SIGKILL) after a checkpoint, then resumed, ends where an uninterrupted run ends."""
-import json, os, signal, struct, subprocess, sys, time
+import json, signal, struct, time
 
 import pytest
-from conftest import REPO, TINY, assert_user_error, make_competition, paddy
+from conftest import ONE_THREAD, TINY, assert_user_error, make_competition, paddy, start_paddy
 
-ONE_THREAD = dict(os.environ, OMP_NUM_THREADS="1")  # tiny models: more threads only fight the other tests for the cores
 FLAGS = [*TINY[:-4], "--epochs", "4", "--workers", "0", "--no-cache"]  # fine_tune: 1 frozen + 4 unfrozen epochs
 
 
@@ -18,9 +17,7 @@ def epochs_done(folder):
 
 
 def start(cwd, root, name, extra):
-    env = dict(ONE_THREAD, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1")
-    return subprocess.Popen([sys.executable, "-m", "paddy.cli", "train", "--data", str(root), *FLAGS, *extra, "--name", name],
-                            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return start_paddy("train", "--data", root, *FLAGS, *extra, "--name", name, cwd=cwd)
 
 
 @pytest.mark.parametrize("extra", [[], ["--ema", "0.9"]], ids=["plain", "ema"])  # with --ema, the average is checkpointed too
@@ -64,7 +61,7 @@ def test_kill_then_resume_matches_an_uninterrupted_run(tmp_path, extra):
 
 
 def test_ctrl_c_says_how_to_resume(monkeypatch, capsys, tmp_path):
-    import paddy.train
+    import paddy.learn.train
     from paddy.cli import main
 
     def interrupted(cfg, resume=False): raise KeyboardInterrupt

@@ -24,7 +24,7 @@ def run(tmp_path):
     from fastai.vision.learner import create_timm_model
     model, _ = create_timm_model("resnet18", 2, pretrained=False)
     folder = tmp_path / "run"
-    runs.start(folder, dict(timm_name="resnet18", vocab=["a", "b"], size=[32, 32], presize=[64, 64]))
+    runs.start(folder, dict(timm_name="resnet18", vocab=["a", "b"], size=[32, 32], item_size=[64, 64]))
     runs.save_weights(folder, model)
     runs.finish(folder, runs.load_meta(folder), pd.DataFrame({"epoch": [0]}))
     runs.save_probs(folder, ["1.jpg", "2.jpg"], np.full((2, 2), 0.5))

@@ -1,24 +1,19 @@
 """The Kaggle key never reaches the output, errors included; a kaggle.json others can read gets a chmod hint."""
-import subprocess, sys
-
 import pytest
-from kaggle_emulator import kaggle_emulator, submission_csv, tiny_kaggle  # noqa: F401 (fixtures)
+from conftest import paddy
 
 from paddy.kaggle.api import key_file_warning
-
-
-def cli(env, *args, cwd):
-    return subprocess.run([sys.executable, "-m", "paddy.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+from paddy.testing.kaggle_emulator import submission_csv
 
 
 def test_the_key_is_never_printed(tiny_kaggle, tmp_path):
     em = tiny_kaggle
     submission_csv(tmp_path / "sub.csv", em.competitions["paddy-disease-classification"], 3)
     wrong = "f00dfeedf00dfeedf00dfeed-wrong-key"
-    outs = [cli(em.env, "submissions", cwd=tmp_path),
-            cli(dict(em.env, KAGGLE_USERNAME=em.user, KAGGLE_KEY=wrong), "submissions", cwd=tmp_path)]
+    outs = [paddy("submissions", cwd=tmp_path, env=em.env),
+            paddy("submissions", cwd=tmp_path, env=dict(em.env, KAGGLE_USERNAME=em.user, KAGGLE_KEY=wrong))]
     em.faults.upload_500 = True
-    outs.append(cli(em.env, "submit", "sub.csv", "--data", str(tmp_path / "served" / "paddy-disease-classification"), cwd=tmp_path))
+    outs.append(paddy("submit", "sub.csv", "--data", tmp_path / "served" / "paddy-disease-classification", cwd=tmp_path, env=em.env))
     assert [o.returncode for o in outs] == [0, 2, 2], [o.stderr for o in outs]
     assert "(401)" in outs[1].stderr
     for o in outs:

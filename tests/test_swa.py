@@ -4,7 +4,6 @@ import pandas as pd
 import pytest
 import torch
 from conftest import make_competition
-from past_helpers import one_thread  # noqa: F401 (a fixture)
 from test_pseudo import source_run, tiny
 
 from paddy import runs

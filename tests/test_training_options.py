@@ -1,14 +1,12 @@
 """Training options: label smoothing, MixUp, CutMix, an EMA of the weights, and --init-from (progressive resizing)."""
 import pytest
 import torch
-from conftest import make_competition
-from past_helpers import one_thread  # noqa: F401 (a fixture)
+from conftest import make_competition, tiny_config
 from fastai.callback.core import Callback
 from fastai.callback.mixup import CutMix, MixUp
 from fastai.vision.all import CrossEntropyLossFlat, LabelSmoothingCrossEntropyFlat
 
 from paddy import runs
-from paddy.config import make_config
 from paddy.errors import PaddyError
 from paddy.learn import train
 from paddy.learn.ema import EMA
@@ -22,16 +20,9 @@ def comp(tmp_path_factory):
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def tiny(comp, tmp_path, **settings):
-    "The Config of a tiny run on `comp` with `settings`."
-    base = dict(data=str(comp), arch="resnet18", pretrained=False, size=32, bs=4, epochs=1, workers=0, precision="fp32",
-                method="fit_one_cycle", runs_dir=str(tmp_path / "runs"), cache_dir=str(tmp_path / "cache"))
-    return make_config(**base | settings)
-
-
 def setup(comp, tmp_path, **settings):
     "(cfg, learner) of a tiny run with `settings`."
-    cfg = tiny(comp, tmp_path, **settings)
+    cfg = tiny_config(comp, tmp_path, **settings)
     spec, _, dls, _ = train.prepare(cfg)
     return cfg, train.learner(dls, spec, cfg, tmp_path)
 
@@ -74,7 +65,7 @@ def test_ema_validates_and_saves_the_average(comp, tmp_path):
 
 
 def test_init_from_starts_from_another_run_at_a_larger_size(comp, tmp_path):
-    folder = train.train(tiny(comp, tmp_path, name="small"))
+    folder = train.train(tiny_config(comp, tmp_path, name="small"))
     cfg, learn = setup(comp, tmp_path, size=48, init_from="small")
     assert cfg.init_from == str(folder) and cfg.pretrained is False
     saved = runs.load_tensors(folder / runs.WEIGHTS)[0]

@@ -4,7 +4,6 @@ import math
 
 import pytest
 from conftest import make_competition
-from past_helpers import one_thread  # noqa: F401 (a fixture)
 
 from paddy import runs
 from paddy.config import make_config

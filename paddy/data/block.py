@@ -1,4 +1,4 @@
-"""The DataBlock builder: fastai's recipe (presize per item, augment and normalize per batch) and its DataLoaders for
+"""The DataBlock builder: fastai's recipe (presizing: a resize to the item size per item, augment and normalize per batch) and its DataLoaders for
 training and for test images."""
 import pandas as pd
 
@@ -15,8 +15,8 @@ def item_resize(size, method):
     return Resize(tuple(size), method=kind, pad_mode=PadMode.Zeros)
 
 
-def datablock(vocab, valid_idx, size, presize, resize="squish", min_scale=0.75, flip=True, mean=None, std=None, unreadable=(), extra=()):
-    """The DataBlock over a frame with `path` and `label` columns: presize per item, augment and normalize per batch; `unreadable` paths read as black.
+def datablock(vocab, valid_idx, size, item_size, resize="squish", min_scale=0.75, flip=True, mean=None, std=None, unreadable=(), extra=()):
+    """The DataBlock over a frame with `path` and `label` columns: resized to `item_size` per item, augment and normalize per batch; `unreadable` paths read as black.
     `extra` [(column, vocab)] adds a target per column after label (paddy/models/targets.py)."""
     from fastai.vision.all import DataBlock, ImageBlock, CategoryBlock, ColReader, IndexSplitter, Normalize
     from paddy.data.augment import batch_augment
@@ -25,9 +25,9 @@ def datablock(vocab, valid_idx, size, presize, resize="squish", min_scale=0.75, 
     if mean is not None: batch_tfms.append(Normalize.from_stats(mean, std))
     ys = [("label", vocab), *extra]
     return DataBlock(blocks=(ImageBlock, *[CategoryBlock(vocab=list(v)) for _, v in ys]), n_inp=1,
-                     get_x=OpenImage(max(presize), unreadable), get_y=[ColReader(c) for c, _ in ys],
+                     get_x=OpenImage(max(item_size), unreadable), get_y=[ColReader(c) for c, _ in ys],
                      splitter=IndexSplitter(valid_idx),
-                     item_tfms=item_resize(presize, resize), batch_tfms=batch_tfms)
+                     item_tfms=item_resize(item_size, resize), batch_tfms=batch_tfms)
 
 
 def seed(value, deterministic=False):
@@ -50,11 +50,11 @@ def dataloaders(cfg, spec, items=None, train_only=None):
     if micro_bs > n_train: raise PaddyError(f"batch size {micro_bs} is larger than the {n_train} training images; lower --bs")
     if cfg.cache:
         from paddy.data.cache import cached
-        items = items.assign(path=cached(items.path, cfg.presize, cfg.cache_dir, cfg.resize))
+        items = items.assign(path=cached(items.path, cfg.item_size, cfg.cache_dir, cfg.resize))
     seed(cfg.seed, cfg.deterministic)
     valid_idx = fold_valid_idx(items.label, cfg.folds, cfg.fold, cfg.seed) if cfg.folds else stratified_split(items.label, cfg.valid_pct, cfg.seed)
     if train_only is not None: items = pd.concat([items, train_only], ignore_index=True)  # after valid_idx: training only
-    block = datablock(vocab, valid_idx, cfg.size, cfg.presize, cfg.resize, cfg.min_scale, cfg.flip, spec.mean, spec.std,
+    block = datablock(vocab, valid_idx, cfg.size, cfg.item_size, cfg.resize, cfg.min_scale, cfg.flip, spec.mean, spec.std,
                       extra=targets.extra(cfg, items))
     from paddy.data.loader import WorkerBatchDL
     kw = {} if cfg.workers is None else dict(num_workers=cfg.workers)
@@ -68,11 +68,11 @@ def test_dataloader(meta, files, bs=64, workers=None, unreadable=(), tta=0):
     readable = [f for f in files if f not in unreadable]
     if meta.get("config", {}).get("cache") and readable:
         from paddy.data.cache import cached
-        small = dict(zip(readable, cached(readable, meta["presize"], meta["config"]["cache_dir"], meta["resize"])))
+        small = dict(zip(readable, cached(readable, meta["item_size"], meta["config"]["cache_dir"], meta["resize"])))
         files = [small.get(f, f) for f in files]
     from paddy.data.loader import TTADL, WorkerBatchDL
     stub = pd.DataFrame({"path": [files[0], files[0]], "label": [vocab[0], vocab[0]]})
-    block = datablock(vocab, [1], meta["size"], meta["presize"], meta["resize"], meta["min_scale"], meta["flip"],
+    block = datablock(vocab, [1], meta["size"], meta["item_size"], meta["resize"], meta["min_scale"], meta["flip"],
                       meta["mean"], meta["std"], unreadable)
     kw = {} if workers is None else dict(num_workers=workers)
     dls = block.dataloaders(stub, bs=bs, dl_type=WorkerBatchDL, **kw)

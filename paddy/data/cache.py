@@ -61,7 +61,7 @@ def stamp(path):
     return [st.st_size, st.st_mtime_ns]
 
 
-def plan(paths, size, cache_dir="cache", method="crop"):
+def plan(paths, size, cache_dir="cache", method="squish"):
     """(folder, manifest wanted, [(source, relative path)]) for caching `paths` at `size` for Resize `method` under `cache_dir`.
     `squish` gets squished copies; `crop` and `pad` share aspect-keeping (`cover`) ones."""
     kind = "squish" if method == "squish" else "cover"
@@ -81,7 +81,7 @@ def read_manifest(folder):
     except (OSError, ValueError): return None
 
 
-def cached(paths, size, cache_dir="cache", method="crop", workers=None, echo=True):
+def cached(paths, size, cache_dir="cache", method="squish", workers=None, echo=True):
     "Paths of the cached copies of `paths` for an item Resize to `size` (H, W) by `method`, in the same order; built or rebuilt if needed."
     size = tuple(int(s) for s in size)
     folder, want, pairs = plan(paths, size, cache_dir, method)

@@ -85,7 +85,7 @@ def rows(cfg, items):
     picked = picked[~picked.path.isin(list(bad))]
     if cfg.cache and len(picked):  # the whole test folder, as `paddy predict` caches it: one copy serves both
         from paddy.data.cache import cached
-        small = dict(zip(files, cached(files, cfg.presize, cfg.cache_dir, cfg.resize)))
+        small = dict(zip(files, cached(files, cfg.item_size, cfg.cache_dir, cfg.resize)))
         picked = picked.assign(path=[small[p] for p in picked.path])
     return picked.assign(pseudo=True).reset_index(drop=True)
 

@@ -35,7 +35,7 @@ def learner(dls, spec, cfg, path="."):
     return bars_off(precision.apply(options.init_weights(learn, cfg), prec, precision.channels_last(cfg.channels_last, prec)))
 
 
-def lr_find(learn, folder):
+def suggest_lr(learn, folder):
     "fastai's lr_find with the valley and slide suggestions; the plot is saved as lr_find.png in `folder`."
     import matplotlib
     matplotlib.use("Agg")
@@ -85,7 +85,7 @@ def bars_off(learn):
 def describe(cfg, spec, prec):
     "The meta.json of a run: what predict needs, the full config, and versions."
     return dict(name=cfg.run_name, arch=cfg.arch, timm_name=spec.timm_name, size=list(cfg.size),
-                presize=list(cfg.presize), resize=cfg.resize, min_scale=cfg.min_scale, flip=cfg.flip, mean=list(spec.mean),
+                item_size=list(cfg.item_size), resize=cfg.resize, min_scale=cfg.min_scale, flip=cfg.flip, mean=list(spec.mean),
                 std=list(spec.std), precision=prec, channels_last=precision.channels_last(cfg.channels_last, prec),
                 config=cfg.to_dict(), versions=runs.versions())
 
@@ -110,12 +110,12 @@ def prepare(cfg):
     return spec, prec, dls, skipped
 
 
-def find_lr(cfg):
+def lr_find(cfg):
     "Run lr_find for `cfg` into its run folder; returns the suggestions."
     spec, prec, dls, _ = prepare(cfg)
     folder = Path(cfg.runs_dir) / cfg.run_name
     folder.mkdir(parents=True, exist_ok=True)
-    return lr_find(learner(dls, spec, cfg, folder), folder)
+    return suggest_lr(learner(dls, spec, cfg, folder), folder)
 
 
 def phases(cfg, lr):
@@ -161,7 +161,7 @@ def train(cfg, resume=False):
     start = time.time()
     with out_of_memory_hint(cfg, folder):
         if lr == "auto":  # found once, on rank 0, when several processes train
-            meta["lr_find"] = distributed.same_on_every_rank(lambda: lr_find(learn, folder))
+            meta["lr_find"] = distributed.same_on_every_rank(lambda: suggest_lr(learn, folder))
             lr = meta["lr_find"]["valley"]
         learn.add_cbs([history, Checkpoint(folder, history, dict(lr=lr, epochs_total=total)), *tracking.callbacks(cfg, folder),
                        *swa.callbacks(cfg, history)])

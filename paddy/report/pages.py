@@ -19,7 +19,7 @@ from paddy.report.listing import COLUMNS, rows as run_rows
 from paddy.learn.valid import Preds
 
 TOP_LOSSES, MOST_CONFUSED = 16, 20
-SETTINGS = ("arch", "timm_name", "size", "presize", "resize", "min_scale", "flip", "precision", "lr", "n_train", "n_valid",
+SETTINGS = ("arch", "timm_name", "size", "item_size", "resize", "min_scale", "flip", "precision", "lr", "n_train", "n_valid",
             "world_size", "train_seconds", "valid_error", "finished")  # from meta.json; then these of its config:
 CONFIG_SETTINGS = ("method", "epochs", "bs", "accum", "seed", "valid_pct", "folds", "fold", "pretrained", "weights", "data")
 CSS = ("body{font:15px/1.45 system-ui,sans-serif;max-width:1100px;margin:1.5em auto;padding:0 1em;color:#222}"

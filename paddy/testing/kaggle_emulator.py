@@ -4,10 +4,10 @@ The client has no URL setting. With KAGGLE_API_ENVIRONMENT=LOCALHOST (read at im
 `POST http://localhost/api/v1/<service>/<Method>` with a camelCase JSON body; HTTP_PROXY pointing here (and no
 NO_PROXY) delivers those requests to this server on any port. Errors are JSON `{"code", "message"}` with that status.
 
-Standalone: `python tests/kaggle_emulator.py --port 8765 --competition DIR --solution CSV` prints the
-`export` lines that point the real client here, then serves until Ctrl-C. In tests: the `kaggle_emulator`
-fixture. Each competition is a folder (its name is the slug) served as one zip, and a hidden solution CSV
-(`image_id,label[,Usage]`) that uploaded submissions are scored against (accuracy).
+Standalone: `python -m paddy.testing.kaggle_emulator --port 8765 --competition DIR --solution CSV` prints the
+`export` lines that point the real client here, then serves until Ctrl-C. In paddy's tests: the `kaggle_emulator`
+and `tiny_kaggle` fixtures of tests/conftest.py. Each competition is a folder (its name is the slug) served as one
+zip, and a hidden solution CSV (`image_id,label[,Usage]`) that uploaded submissions are scored against (accuracy).
 """
 import argparse, base64, csv, io, itertools, json, os, secrets, socket, struct, sys, threading, zipfile
 from dataclasses import dataclass
@@ -17,9 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import pytest
-
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]  # the folder holding this paddy package (the repository in a checkout)
 SLUG = "paddy-disease-classification"
 API = {  # the calls answered, by service
     "competitions.CompetitionApiService": {
@@ -77,30 +75,6 @@ def zip_folder(folder, extra=()):
             z.write(p, p.relative_to(folder).as_posix())
         for name, data in extra: z.writestr(name, data)
     return buf.getvalue()
-
-
-def tiny_competition(root, slug=SLUG, labels=("blast", "normal"), n_test=4):
-    """Write a tiny Paddy-Doctor-shaped competition to root/slug (2 train images per label, `n_test` test
-    images, train.csv, sample_submission.csv) and its solution to root/solution.csv; returns (folder, solution)."""
-    from PIL import Image
-    folder, rows = Path(root) / slug, []
-    for label in labels:
-        (folder / "train_images" / label).mkdir(parents=True)
-        for _ in range(2):
-            image_id = f"{100001 + len(rows)}.jpg"
-            Image.new("RGB", (12, 16), (40 * len(rows), 120, 60)).save(folder / "train_images" / label / image_id)
-            rows.append(f"{image_id},{label},ADT45,45\n")
-    (folder / "test_images").mkdir()
-    test = [f"{200001 + i}.jpg" for i in range(n_test)]
-    for i, image_id in enumerate(test):
-        Image.new("RGB", (12, 16), (30 * i, 60, 90)).save(folder / "test_images" / image_id)
-    (folder / "train.csv").write_text("image_id,label,variety,age\n" + "".join(rows))
-    (folder / "sample_submission.csv").write_text("image_id,label\n" + "".join(f"{i},\n" for i in test))
-    usage = lambda i: "Public" if i < n_test // 2 else "Private"
-    solution = Path(root) / "solution.csv"
-    solution.write_text("image_id,label,Usage\n" + "".join(
-        f"{image_id},{labels[i % len(labels)]},{usage(i)}\n" for i, image_id in enumerate(test)))
-    return folder, solution
 
 
 def submission_csv(path, competition, right):
@@ -413,34 +387,6 @@ class Handler(BaseHTTPRequestHandler):
         if self.emulator.faults.upload_500: return self.send_json(500, {"code": 500, "message": "Internal error"})
         blob["data"] = data
         self.send(200, b"{}")
-
-
-@pytest.fixture
-def kaggle_emulator(tmp_path_factory):
-    """A running KaggleEmulator with a test user; `.env` runs the real client against it in a subprocess.
-
-    `.home` holds `.kaggle/kaggle.json` (mode 600) for `.user`/`.key`. `.env` is os.environ with HOME=`.home`,
-    TMPDIR inside it, KAGGLE_API_ENVIRONMENT=LOCALHOST, HTTP_PROXY/http_proxy to the emulator and the repository on
-    PYTHONPATH; without NO_PROXY/no_proxy, HTTPS_PROXY/ALL_PROXY or any other KAGGLE_* variable.
-    """
-    home = tmp_path_factory.mktemp("kaggle-home")
-    emulator = KaggleEmulator().start()
-    (home / ".kaggle").mkdir()
-    creds = home / ".kaggle" / "kaggle.json"
-    creds.write_text(json.dumps({"username": emulator.user, "key": emulator.key}))
-    creds.chmod(0o600)
-    (home / "tmp").mkdir()
-    emulator.home = home
-    emulator.env = {**emulator.environ(home), "TMPDIR": str(home / "tmp")}
-    yield emulator
-    emulator.stop()
-
-
-@pytest.fixture
-def tiny_kaggle(kaggle_emulator, tmp_path):
-    "`kaggle_emulator` serving a tiny_competition as paddy-disease-classification (written to tmp_path/served)."
-    kaggle_emulator.add_competition(SLUG, *tiny_competition(tmp_path / "served"))
-    return kaggle_emulator
 
 
 def main(argv=None):
