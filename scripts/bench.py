@@ -310,6 +310,7 @@ def measure(s, work, log):
     import torch
     from fastai.vision.all import set_seed
     from fastai.vision.all import Learner, DataLoaders, CrossEntropyLossFlat
+    from paddy.models import precision
     from paddy.data.augment import batch_augment
     from paddy.infer.predict import probabilities
     r, profiles = {}, {}
@@ -336,7 +337,7 @@ def measure(s, work, log):
     profiles["data_path"] = lambda: cprofile(lambda: loader_rate(dls.train, s["loader_batches"]))
 
     log("(g) a whole training epoch, paddy against fastai's recipe")
-    auto = __import__("paddy.models.precision").precision.resolve("auto")
+    auto = precision.resolve("auto")
     for kind, (size, item) in EPOCH_SETS.items():
         root = work / f"epoch-{kind}"
         make_photos(root, s["epoch_images"], size=size)
@@ -359,8 +360,8 @@ def measure(s, work, log):
     profiles["learner"] = lambda: cprofile(lambda: learner_rate(paddy_learner(batches[:4], "fp32")))
 
     log("(c) CPU bf16 autocast vs fp32")
-    r["native_bf16"] = __import__("paddy.models.precision").precision.cpu_has_native_bf16()
-    r["auto_precision"] = __import__("paddy.models.precision").precision.resolve("auto")
+    r["native_bf16"] = precision.cpu_has_native_bf16()
+    r["auto_precision"] = precision.resolve("auto")
     short = batches[:s["bf16_batches"] + 1]
     r["fp32_ips"] = learner_rate(paddy_learner(short, "fp32"))
     r["bf16_ips"] = learner_rate(paddy_learner(short, "bf16"))

@@ -438,8 +438,8 @@ def report(r):
              f"{s['small']} at 300x300, {s['batch']} for the one-batch checks; timm models without pretrained weights "
              f"(functional runs: {s['arch']} at {s['size']} px, batch size {s['bs']}).", "",
              *(f"Run again afterwards on {e['device']}: {', '.join(e['checks'])}, by `{e['command']}`, {e['date']} "
-               f"({e.get('seconds', 0) / 60:.1f} minutes); their rows below are from that run." for e in r.get("reruns", ())),
-             *([""] if r.get("reruns") else []),
+               f"({e.get('seconds', 0) / 60:.1f} minutes)." for e in r.get("reruns", ())),
+             *(["Each check's row and ratios below come from the last run that ran it.", ""] if r.get("reruns") else []),
              "### Checks", "", "| check | result | seconds | figures |", "|---|---|---|---|"]
     for name, e in checks.items():
         result = e["status"] if e["ok"] else f"**{e['status']}**: {why(e)}"

@@ -102,3 +102,21 @@ def test_runs_table(tmp_path):
 def test_paddy_runs_cli(tmp_path):
     proc = paddy("runs", "--runs-dir", tmp_path / "none", cwd=tmp_path, check=True)
     assert "no runs under" in proc.stdout
+
+
+def test_make_submission_file_target_predicts_only_when_the_weights_are_newer(tmp_path):
+    import os, shutil
+    for name in ("Makefile", "pyproject.toml", "constraints.txt"): shutil.copy(REPO / name, tmp_path)
+    (tmp_path / ".venv").mkdir()
+    (tmp_path / ".venv" / ".paddy-installed").touch()
+    (tmp_path / "runs" / "r").mkdir(parents=True)
+    (tmp_path / "submissions").mkdir()
+    weights, csv = tmp_path / "runs" / "r" / "model.safetensors", tmp_path / "submissions" / "r.csv"
+    make = lambda: " ".join(subprocess.run(["make", "-n", "submissions/r.csv", "TTA=2"], cwd=tmp_path, capture_output=True, text=True, check=True).stdout.split())
+    for path, age in ((tmp_path / "pyproject.toml", 300), (tmp_path / "constraints.txt", 300), (tmp_path / ".venv" / ".paddy-installed", 200),
+                      (weights, 100), (csv, 0)):
+        path.touch()
+        os.utime(path, (path.stat().st_mtime - age,) * 2)
+    assert "'submissions/r.csv' is up to date" in make()  # the CSV is newer than the weights
+    os.utime(weights)  # the run was trained again
+    assert "paddy predict --run r --out submissions/r.csv --tta 2" in make()
