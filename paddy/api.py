@@ -77,7 +77,7 @@ def predict(runs=None, weights=None, blend=None, data=None, slug=None, tta=4, ou
     if blend: runs, weights, out = as_runs(blend, runs or weights, out, runs_dir)
     names, fold_weights = expand(runs, weights, runs_dir) if runs else (None, weights)  # a cv folder: its folds
     if runs and not out: out = Path("submissions") / ("+".join(Path(n).name for n in runs) + ".csv")
-    trained = load_meta(find(names[0] if names else None, runs_dir))["config"]  # default: the competition the run trained on
+    trained = load_meta(find(names[0] if names else None, runs_dir)).config  # default: the competition the run trained on
     if data is None and trained.get("data") and Path(trained["data"]).is_dir(): data = trained["data"]
     csv = predict_runs(names, data_root(slug or trained["slug"], data), tta=tta, weights=fold_weights, out=out, runs_dir=runs_dir, bs=bs,
                        workers=workers, use_checkpoint=use_checkpoint, precision=precision)

@@ -53,7 +53,7 @@ def cmd_train(args):
         raise KeyboardInterrupt(f"the last finished epoch is saved; continue with `paddy train --resume {cfg.run_name}`") from None
     if rank() or args.gpus > 1: return  # under torchrun, rank 0's own process prints its run
     meta = load_meta(folder)
-    print(f"trained {meta['name']}: valid error {meta['valid_error']:.4f}, {meta['train_seconds']:.0f}s -> {folder}")
+    print(f"trained {meta.name}: valid error {meta.valid_error:.4f}, {meta.train_seconds:.0f}s -> {folder}")
     print(f"report {api.report([str(folder)], folder.parent)[0]}")
 
 

@@ -150,7 +150,7 @@ def resume_config(run, runs_dir="runs", **settings):
     given = sorted(k for k, v in settings.items() if v is not None and k not in RESUME_KEEPS)
     if given: raise PaddyError(f"--resume continues a run with its saved settings; drop --{', --'.join(g.replace('_', '-') for g in given)}")
     folder = find(run, runs_dir or "runs")
-    saved = {k: v for k, v in load_meta(folder).get("config", {}).items() if k in KEYS}
+    saved = {k: v for k, v in load_meta(folder).config.items() if k in KEYS}
     return make_config(None, **saved | {k: v for k, v in settings.items() if v is not None} | dict(runs_dir=str(folder.parent), name=folder.name))
 
 

@@ -31,8 +31,8 @@ def cross_validate(cfg, tta=0, bs=64, workers=None):
     for i in range(cfg.folds):
         fc = fold_config(cfg, i)
         folder = Path(fc.runs_dir) / fc.run_name
-        saved = runs.load_meta(folder) if (folder / runs.META).is_file() else {}
-        done = saved.get("finished") and saved["config"] == json.loads(json.dumps(fc.to_dict(), default=str))
+        saved = runs.load_meta(folder) if (folder / runs.META).is_file() else runs.RunMeta()
+        done = saved.finished and saved.config == json.loads(json.dumps(fc.to_dict(), default=str))
         if done: print(f"fold {i}: {folder} already trained", flush=True)
         else:
             print(f"fold {i + 1}/{cfg.folds}: training {folder}", flush=True)
@@ -52,15 +52,15 @@ def out_of_fold(folders, out, tta=0, bs=64, workers=None):
     rows, fold_acc, vocab = [], [], None
     for folder in folders:
         meta = runs.load_meta(folder)
-        cfg = meta["config"]
-        if vocab is not None and meta["vocab"] != vocab: raise PaddyError(f"fold run {folder.name} has other labels than {folders[0].name}")
-        vocab = meta["vocab"]
+        cfg = meta.config
+        if vocab is not None and meta.vocab != vocab: raise PaddyError(f"fold run {folder.name} has other labels than {folders[0].name}")
+        vocab = meta.vocab
         items = layout.train_items(data_root(cfg["slug"], cfg["data"]))
-        items = items[~items.image_id.isin(list(meta.get("skipped_images", {})))].reset_index(drop=True)
+        items = items[~items.image_id.isin(list(meta.skipped_images))].reset_index(drop=True)
         items = items.iloc[split.fold_valid_idx(items.label, cfg["folds"], cfg["fold"], cfg["seed"])]
         model = targets.label_head(runs.load_model(folder, meta), meta)
-        probs = probabilities(model, block.test_dataloader(meta, list(items.path), bs, workers, tta=tta), precision=meta["precision"])
-        check_finite(probs, list(items.image_id), folder.name, meta["precision"])
+        probs = probabilities(model, block.test_dataloader(meta, list(items.path), bs, workers, tta=tta), precision=meta.precision)
+        check_finite(probs, list(items.image_id), folder.name, meta.precision)
         pred = np.asarray(vocab)[probs.argmax(1)]
         fold_acc.append(float((pred == items.label.to_numpy()).mean()))
         rows.append(pd.DataFrame(probs, columns=[f"p_{v}" for v in vocab]).assign(

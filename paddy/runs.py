@@ -1,10 +1,11 @@
-"""Run folders, the unit of exchange: weights (safetensors), meta.json, history.csv, lr_find.png, test_probs.npy.
+"""Run folders, the unit of exchange: weights (safetensors), meta.json (a RunMeta), history.csv, lr_find.png, test_probs.npy.
 
 A run folder holds everything needed to predict, and nothing in it is loaded with pickle. While a run trains,
 checkpoint.safetensors holds its last finished epoch: tensors (weights, optimizer state, RNG states) plus a JSON
 header entry with the rest (epochs done, lr, history, RNG states), in one file so a kill never leaves half of it.
 """
-import errno, json, platform
+import dataclasses, errno, json, platform
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,48 @@ WEIGHTS, META, HISTORY, PROBS, PROB_IDS = "model.safetensors", "meta.json", "his
 CHECKPOINT = "checkpoint.safetensors"
 CV_JSON, OOF_CSV = "cv.json", "oof.csv"  # a cv folder (`paddy cv`): its fold runs and scores, out-of-fold probabilities
 VALID_FILES = ("valid.json", "valid_probs.npy", "valid_probs_tta.npy")  # the validation predictions (paddy/learn/valid.py)
+
+
+@dataclass
+class RunMeta:
+    """meta.json: a run's record, one field per key (written whole by `write_meta`, read back by `load_meta`). A run
+    fills it as it goes: `start` writes what the data and settings give, `finish` the training's results; predict adds
+    test_unreadable and tta. A field a run has not reached (or a feature it did not use) stays at its default."""
+    name: str | None = None  # the run's name: its folder under runs_dir
+    arch: str | None = None  # the model name it was asked for (`paddy models`, or a timm name)
+    timm_name: str | None = None  # the timm model it resolved to
+    size: list | None = None  # [height, width] after batch augmentation
+    item_size: list | None = None  # [height, width] of the per-item resize
+    resize: str | None = None  # item resize method: squish | crop | pad
+    min_scale: float | None = None  # aug_transforms' min_scale
+    flip: bool | None = None  # random horizontal flips
+    mean: list | None = None  # the model's normalization: per-channel mean
+    std: list | None = None  # and standard deviation
+    precision: str | None = None  # the resolved precision it trained in: fp16 | bf16 | fp32
+    channels_last: bool | None = None  # trained in channels_last memory format
+    config: dict = field(default_factory=dict)  # the whole Config (Config.to_dict), to reproduce or resume the run
+    versions: dict = field(default_factory=dict)  # library versions (`versions()`)
+    vocab: list | None = None  # the label head's classes, in output order
+    n_train: int | None = None  # training images (pseudo-labelled ones included)
+    n_valid: int | None = None  # validation images
+    skipped_images: dict = field(default_factory=dict)  # {image_id: reason} of training images that do not decode
+    targets: list | None = None  # the train.csv columns predicted, label first
+    vocabs: dict | None = None  # {target: classes} of every head
+    n_out: int | None = None  # the model's output width (all heads)
+    world_size: int | None = None  # processes that trained it
+    pseudo: dict | None = None  # --pseudo: source, kind, threshold, n and {image_id: label} of the test images added
+    lr_find: dict | None = None  # --lr auto: lr_find's suggestions {valley, slide}
+    lr: float | None = None  # the learning rate it trained with
+    train_seconds: float | None = None  # wall time of the training
+    history: list = field(default_factory=list)  # one dict per epoch: fastai's recorder row (losses, error rates)
+    valid_error: float | None = None  # the label's validation error of the weights kept
+    swa: dict | None = None  # --swa: the epochs averaged, final and averaged scores, which was kept
+    valid_accuracy: float | None = None  # validation accuracy predicted as `paddy predict` does, plain
+    valid_accuracy_tta: float | None = None  # and with TTA
+    valid_tta: int | None = None  # the TTA views of valid_accuracy_tta
+    finished: bool = False  # training finished: model.safetensors holds the final weights
+    test_unreadable: dict | None = None  # {file name: reason} of the test images the last predict could not decode
+    tta: int | None = None  # the TTA views of the last predict
 
 
 def versions():
@@ -32,7 +75,7 @@ def start(folder, meta):
     try: folder.mkdir(parents=True, exist_ok=True)
     except OSError as e: raise PaddyError(f"cannot create the run folder {folder}: {e.strerror}; pass --runs-dir DIR") from e
     for stale in (WEIGHTS, CHECKPOINT, PROBS, PROB_IDS, HISTORY, "lr_find.png", *VALID_FILES): (folder / stale).unlink(missing_ok=True)
-    write_json(folder / META, dict(meta, finished=False))
+    write_meta(folder, dataclasses.replace(meta, finished=False))
     return folder
 
 
@@ -76,27 +119,44 @@ def load_checkpoint(folder):
 def finish(folder, meta, history):
     "Write history.csv and the finished meta.json; drop the checkpoint and any predictions made from it."
     with atomic_path(Path(folder) / HISTORY) as tmp: history.to_csv(tmp, index=False)
-    write_json(Path(folder) / META, dict(meta, finished=True))
+    write_meta(folder, dataclasses.replace(meta, finished=True))
     for stale in (CHECKPOINT, PROBS, PROB_IDS): (Path(folder) / stale).unlink(missing_ok=True)
 
 
+def write_meta(folder, meta):
+    "The RunMeta `meta` as the run's meta.json (atomically)."
+    write_json(Path(folder) / META, dataclasses.asdict(meta))
+
+
 def update_meta(folder, **fields):
-    "Add or replace `fields` in a run's meta.json (atomically)."
-    write_json(Path(folder) / META, load_meta(folder) | fields)
+    "Replace `fields` (RunMeta's) in a run's meta.json (atomically)."
+    write_meta(folder, dataclasses.replace(load_meta(folder), **fields))
+
+
+def read_meta(path):
+    """The RunMeta in the meta.json file `path`. A key RunMeta lacks is refused: the file was written by another paddy
+    version, and reading it here would silently drop what it says."""
+    try: saved = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as e: raise PaddyError(f"{path} is damaged (not JSON: {e.msg}); train the run again") from None
+    if not isinstance(saved, dict): raise PaddyError(f"{path} is damaged (not a JSON object); train the run again")
+    unknown = sorted(set(saved) - {f.name for f in dataclasses.fields(RunMeta)})
+    if unknown: raise PaddyError(f"{path} has key(s) this paddy does not know ({', '.join(unknown)}): it was written by another "
+                                 "paddy version; read it with that version, or train the run again")
+    return RunMeta(**saved)
 
 
 def load_meta(folder):
-    "A run's meta.json; refuses a folder that is not a run."
+    "A run's meta.json as a RunMeta; refuses a folder that is not a run."
     path = Path(folder) / META
     if not path.is_file(): raise PaddyError(f"{folder} is not a run folder (no {META}); train one with `paddy train`")
-    return json.loads(path.read_text())
+    return read_meta(path)
 
 
 def find(name, runs_dir="runs"):
     "The folder of run `name` (a name under runs_dir, or a path); None picks the newest finished run."
     runs_dir = Path(runs_dir)
     if name is None:
-        done = [m.parent for m in runs_dir.glob(f"*/{META}") if json.loads(m.read_text()).get("finished")]
+        done = [m.parent for m in runs_dir.glob(f"*/{META}") if read_meta(m).finished]
         if not done: raise PaddyError(f"no finished run under {runs_dir}/; train one first (`make train`) or pass --run NAME")
         return max(done, key=lambda p: (p / WEIGHTS).stat().st_mtime if (p / WEIGHTS).is_file() else 0)  # newest trained
     folder = Path(name) if Path(name).is_dir() else runs_dir / name
@@ -110,7 +170,7 @@ def load_model(folder, meta, use_checkpoint=False):
     "Rebuild the run's model (no pretrained download) and load its weights; an unfinished run's checkpoint only if asked."
     from paddy.models.zoo import create_model
     folder = Path(folder)
-    if meta.get("finished"):
+    if meta.finished:
         path = folder / WEIGHTS
         if not path.is_file(): raise PaddyError(f"{path} is missing; the run folder is incomplete, train it again")
         state = load_tensors(path)[0]
@@ -123,12 +183,12 @@ def load_model(folder, meta, use_checkpoint=False):
         prefix = "ema." if any(k.startswith("ema.") for k in saved[0]) else "model."  # an --ema run predicts from its average
         state = {k[len(prefix):]: v for k, v in saved[0].items() if k.startswith(prefix)}
         warn(f"run {folder.name} is unfinished; predicting from its checkpoint after epoch {saved[1]['epochs_done']} of {saved[1]['epochs_total']}")
-    missing = [k for k in ("timm_name", "vocab", "size", "item_size") if k not in meta]
+    missing = [k for k in ("timm_name", "vocab", "size", "item_size") if getattr(meta, k) is None]
     if missing: raise PaddyError(f"{folder / META} lacks {', '.join(missing)}; the run folder is damaged, train it again")
-    model = create_model(meta["timm_name"], meta.get("n_out", len(meta["vocab"])), pretrained=False)
+    model = create_model(meta.timm_name, meta.n_out or len(meta.vocab), pretrained=False)
     try: model.load_state_dict(state)
     except RuntimeError as e:
-        raise PaddyError(f"{path} does not fit {meta['timm_name']} with {len(meta['vocab'])} classes; the run folder is damaged") from e
+        raise PaddyError(f"{path} does not fit {meta.timm_name} with {len(meta.vocab)} classes; the run folder is damaged") from e
     return model.eval()
 
 

@@ -250,7 +250,7 @@ def run_model(folder, root, tta=0):
 
 
 def accuracy(probs, meta, solution):
-    return float((np.array(meta["vocab"])[np.asarray(probs).argmax(1)] == solution.label.to_numpy()).mean())
+    return float((np.array(meta.vocab)[np.asarray(probs).argmax(1)] == solution.label.to_numpy()).mean())
 
 
 def timed(fn, *args, **kw):

@@ -20,6 +20,6 @@ mine = torch.tensor([sum(float(v.double().abs().sum()) for v in weights.values()
 sums = [torch.zeros(1, dtype=torch.float64) for _ in range(dist.get_world_size())]
 dist.all_gather(sums, mine)
 seen = [None] * dist.get_world_size()
-dist.all_gather_object(seen, dict(folder=str(folder), lr=runs.load_meta(folder)["lr"], batches=learn.train_iter, epoch_batches=len(learn.dls.train)))
+dist.all_gather_object(seen, dict(folder=str(folder), lr=runs.load_meta(folder).lr, batches=learn.train_iter, epoch_batches=len(learn.dls.train)))
 if dist.get_rank() == 0: Path(sys.argv[1]).write_text(json.dumps(dict(sums=[float(s) for s in sums], ranks=seen)))
 distributed.close()

@@ -22,7 +22,7 @@ def fake_run(runs_dir, name, comp, ids, labels, probs, probs_tta=None, epochs=2,
     history = [dict(epoch=e, train_loss=1.0 / (e + 1), valid_loss=1.2 / (e + 1), error_rate=0.5 / (e + 1), time="00:01") for e in range(epochs)]
     info = dict(name=name, arch="resnet18", size=[32, 32], vocab=VOCAB, n_valid=len(ids), finished=True, history=history,
                 valid_error=1 - preds.accuracy(), train_seconds=12.0, config=dict(data=str(comp), slug="x", epochs=epochs))
-    (folder / runs.META).write_text(json.dumps(info | valid.save(folder, preds) | meta))
+    runs.write_meta(folder, runs.RunMeta(**info | valid.save(folder, preds) | meta))
     return folder
 
 

@@ -108,7 +108,7 @@ def test_local_weights_load_without_network(tmp_path, competition, demo_assets):
 def test_ensemble_weights(tmp_path):
     for name, p in [("a", [[0.7, 0.3], [0.4, 0.6]]), ("b", [[0.2, 0.8], [0.1, 0.9]])]:
         folder = tmp_path / name
-        runs.start(folder, dict(vocab=["x", "y"]))
+        runs.start(folder, runs.RunMeta(vocab=["x", "y"]))
         runs.save_probs(folder, ["1.jpg", "2.jpg"], np.array(p))
     ids, probs, vocab = predict.ensemble([tmp_path / "a", tmp_path / "b"], [3, 1])
     assert np.allclose(probs, [[0.575, 0.425], [0.325, 0.675]])

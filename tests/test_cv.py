@@ -58,9 +58,9 @@ def test_cv_trains_every_fold_and_saves_out_of_fold_predictions(tmp_path, monkey
     assert cv["accuracy"] == pytest.approx((oof.label == oof.pred).mean())
     for i in range(2):
         meta = runs.load_meta(tmp_path / "runs" / f"k-f{i}")
-        assert meta["config"]["folds"] == 2 and meta["config"]["fold"] == i and meta["n_valid"] == 6
+        assert meta.config["folds"] == 2 and meta.config["fold"] == i and meta.n_valid == 6
         assert sorted(oof[oof.fold == i].label.value_counts()) == [3, 3]  # each fold validates on half of each label
-        assert meta["valid_error"] == pytest.approx(1 - cv["fold_accuracy"][i])  # the fold's own validation set
+        assert meta.valid_error == pytest.approx(1 - cv["fold_accuracy"][i])  # the fold's own validation set
         assert sorted(valid.load(tmp_path / "runs" / f"k-f{i}").ids) == sorted(oof[oof.fold == i].image_id)  # saved for its report
     assert "report reports/k-cv.html" in proc.stdout and (tmp_path / "reports" / "k-f1.html").is_file()
 

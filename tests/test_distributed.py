@@ -30,12 +30,12 @@ def test_two_processes_match_one(tmp_path, one_thread):
 
     single = train.train(make_config(**base | dict(bs=8, name="single")))  # the same 8 images a step, in one process
     ddp, one = runs.load_meta(tmp_path / "runs" / "ddp"), runs.load_meta(single)
-    assert ddp["finished"] and ddp["world_size"] == 2 and one["world_size"] == 1
-    assert (ddp["n_train"], ddp["n_valid"], len(ddp["history"])) == (one["n_train"], one["n_valid"], 5)
+    assert ddp.finished and ddp.world_size == 2 and one.world_size == 1
+    assert (ddp.n_train, ddp.n_valid, len(ddp.history)) == (one.n_train, one.n_valid, 5)
     for meta in (ddp, one):  # both learn the two colours (4 validation images: one epoch's single miss is noise)
-        losses, errors = [h["valid_loss"] for h in meta["history"]], [h["error_rate"] for h in meta["history"]]
-        assert min(losses[1:]) < losses[0] and min(errors) == 0 and meta["valid_error"] <= 0.25, (meta["name"], meta["history"])
-    assert abs(ddp["history"][-1]["valid_loss"] - one["history"][-1]["valid_loss"]) < 0.3
+        losses, errors = [h["valid_loss"] for h in meta.history], [h["error_rate"] for h in meta.history]
+        assert min(losses[1:]) < losses[0] and min(errors) == 0 and meta.valid_error <= 0.25, (meta.name, meta.history)
+    assert abs(ddp.history[-1]["valid_loss"] - one.history[-1]["valid_loss"]) < 0.3
 
 
 def test_convnext_with_lr_auto_in_two_processes(tmp_path, one_thread):
@@ -50,8 +50,8 @@ def test_convnext_with_lr_auto_in_two_processes(tmp_path, one_thread):
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = json.loads((tmp_path / "ranks.json").read_text())
     meta = runs.load_meta(tmp_path / "runs" / "cnx")
-    assert meta["finished"] and len(meta["history"]) == 2 and (tmp_path / "runs" / "cnx" / "lr_find.png").is_file()
-    assert [r["lr"] for r in ranks["ranks"]] == [meta["lr_find"]["valley"]] * 2
+    assert meta.finished and len(meta.history) == 2 and (tmp_path / "runs" / "cnx" / "lr_find.png").is_file()
+    assert [r["lr"] for r in ranks["ranks"]] == [meta.lr_find["valley"]] * 2
     assert ranks["sums"][0] == ranks["sums"][1]
 
 
@@ -62,5 +62,5 @@ def test_cli_gpus_trains_in_two_processes(tmp_path):
                  "--runs-dir", tmp_path / "runs", "--cache-dir", tmp_path / "cache", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     meta = runs.load_meta(tmp_path / "runs" / "g")
-    assert meta["finished"] and meta["world_size"] == 2 and meta["config"]["size"] == [32, 32]
+    assert meta.finished and meta.world_size == 2 and meta.config["size"] == [32, 32]
     assert proc.stdout.count("trained g: valid error") == 1  # rank 0's line, once

@@ -77,9 +77,9 @@ def test_channels_last_by_default_for_fp16_on_a_gpu_and_on_request(tmp_path, mon
     monkeypatch.setattr(train, "learner", lambda *a, **kw: make(*a, **kw).add_cb(Format()))
     root, _ = make_competition(tmp_path / "comp")
     folder = train.train(tiny(root, tmp_path, epochs=1, channels_last=True))
-    assert formats and all(formats) and runs.load_meta(folder)["channels_last"]
+    assert formats and all(formats) and runs.load_meta(folder).channels_last
     formats.clear()
-    assert not runs.load_meta(train.train(tiny(root, tmp_path, epochs=1, name="plain")))["channels_last"] and not any(formats)
+    assert not runs.load_meta(train.train(tiny(root, tmp_path, epochs=1, name="plain"))).channels_last and not any(formats)
     assert cli("predict", "--run", "r", "--data", root, "--tta", 0, "--workers", 0, "--out", tmp_path / "s.csv", cwd=tmp_path, monkeypatch=monkeypatch) == 0
 
 
@@ -132,4 +132,4 @@ def test_out_of_memory_is_one_line_that_keeps_the_checkpoint(tmp_path, monkeypat
     monkeypatch.setattr(options, "callbacks", callbacks)
     assert cli("train", "--resume", "r", "--accum", 2, "--workers", 0, cwd=tmp_path, monkeypatch=monkeypatch) == 0
     meta = runs.load_meta(tmp_path / "runs" / "r")
-    assert meta["finished"] and len(meta["history"]) == 2 and meta["config"]["accum"] == 2
+    assert meta.finished and len(meta.history) == 2 and meta.config["accum"] == 2

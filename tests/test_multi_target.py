@@ -30,8 +30,9 @@ def test_loss_is_the_sum_of_the_heads_cross_entropies():
 def test_label_head_keeps_the_label_logits():
     model = torch.nn.Linear(3, 5)
     x = torch.randn(4, 3)
-    assert targets.label_head(model, dict(vocab=["a", "b"])) is model
-    assert torch.equal(targets.label_head(model, dict(vocab=["a", "b"], n_out=5))(x), model(x)[:, :2])
+    assert targets.label_head(model, runs.RunMeta(vocab=["a", "b"])) is model  # a run from before multi-target heads: no n_out
+    assert targets.label_head(model, runs.RunMeta(vocab=["a", "b"], n_out=2)) is model
+    assert torch.equal(targets.label_head(model, runs.RunMeta(vocab=["a", "b"], n_out=5))(x), model(x)[:, :2])
 
 
 def test_two_heads_train_and_predict_with_the_label_head(tmp_path, monkeypatch, one_thread):

@@ -85,12 +85,12 @@ def test_a_pseudo_label_round_end_to_end(tmp_path, monkeypatch, capsys, one_thre
     assert after.name == "resnet18-32x32-pl-cv"
     for i in range(2):
         meta, plain = runs.load_meta(tmp_path / "runs" / f"resnet18-32x32-pl-f{i}"), runs.load_meta(tmp_path / "runs" / f"k-f{i}")
-        assert meta["pseudo"]["n"] == int((confident >= threshold).sum()) == len(meta["pseudo"]["images"]) >= 1
-        assert meta["n_train"] == plain["n_train"] + meta["pseudo"]["n"] and meta["n_valid"] == plain["n_valid"]
+        assert meta.pseudo["n"] == int((confident >= threshold).sum()) == len(meta.pseudo["images"]) >= 1
+        assert meta.n_train == plain.n_train + meta.pseudo["n"] and meta.n_valid == plain.n_valid
         assert json.loads((tmp_path / "runs" / f"k-f{i}" / "valid.json").read_text())["ids"] == \
             json.loads((tmp_path / "runs" / f"resnet18-32x32-pl-f{i}" / "valid.json").read_text())["ids"]  # CV on the same images
     table = listing.table(tmp_path / "runs").splitlines()
     line = lambda name: next(ln for ln in table if ln.startswith(name + " "))
     for folder in (before, after): assert f"{json.loads((folder / 'cv.json').read_text())['error']:.4f}" in line(folder.name)
-    assert f"pseudo b >={threshold:g}: {meta['pseudo']['n']} test images" in line("resnet18-32x32-pl-cv")
+    assert f"pseudo b >={threshold:g}: {meta.pseudo['n']} test images" in line("resnet18-32x32-pl-cv")
     assert line("blend b").endswith("1.00 k-cv")

@@ -15,7 +15,7 @@ def test_the_python_api_examples_run(tmp_path, demo_assets):
     for name in ("experiments", "data"): (tmp_path / name).symlink_to(REPO / name)  # the paths the demo preset names
     for i, code in enumerate(blocks):
         proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=600,
-                              env={"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "2", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+                              env={"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
         assert proc.returncode == 0, f"example {i + 1}:\n{proc.stderr[-3000:]}"
     assert (tmp_path / "submissions" / "demo-mobilenetv2.csv").is_file() and (tmp_path / "reports" / "demo-mobilenetv2.html").is_file()
     assert "demo-mobilenetv2  mobilenetv2_100" in subprocess.run([sys.executable, "-c", "from paddy import api; print(api.runs_table())"],

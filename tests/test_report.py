@@ -2,6 +2,7 @@
 actual label's probability, cv and comparison pages, the index; validation predictions saved by `paddy train`, the
 TTA warning of `paddy predict`, and the optional tracker."""
 import json
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -70,7 +71,7 @@ def test_a_run_made_worse_by_tta_says_so(tmp_path, comp):
                                     "compare with `paddy predict --tta 0`")
     text = pages.write(["r"], tmp_path / "runs", tmp_path / "reports")[0].read_text()
     assert 'class="note">TTA made run r worse' in text
-    assert valid.tta_note(meta | dict(valid_accuracy_tta=0.7)) is None
+    assert valid.tta_note(replace(meta, valid_accuracy_tta=0.7)) is None
 
 
 def test_two_runs_compare_and_ensemble_on_their_common_validation_images(tmp_path, comp):
@@ -119,16 +120,15 @@ def test_train_saves_validation_predictions_and_writes_the_report(tmp_path, monk
     assert "report reports/t.html" in capsys.readouterr().out
     folder, meta = tmp_path / "runs" / "t", runs.load_meta(tmp_path / "runs" / "t")
     preds = valid.load(folder)
-    assert sorted(preds.ids) == sorted(json.loads((folder / "valid.json").read_text())["ids"]) and len(preds.ids) == meta["n_valid"]
-    assert preds.probs.shape == preds.probs_tta.shape == (meta["n_valid"], 2) and np.allclose(preds.probs.sum(1), 1, atol=1e-5)
-    assert meta["valid_accuracy"] == pytest.approx(1 - meta["valid_error"])  # the images and transforms training validated on
-    assert meta["valid_accuracy_tta"] == preds.accuracy(preds.probs_tta) and meta["valid_tta"] == 4
+    assert sorted(preds.ids) == sorted(json.loads((folder / "valid.json").read_text())["ids"]) and len(preds.ids) == meta.n_valid
+    assert preds.probs.shape == preds.probs_tta.shape == (meta.n_valid, 2) and np.allclose(preds.probs.sum(1), 1, atol=1e-5)
+    assert meta.valid_accuracy == pytest.approx(1 - meta.valid_error)  # the images and transforms training validated on
+    assert meta.valid_accuracy_tta == preds.accuracy(preds.probs_tta) and meta.valid_tta == 4
     page = Tables((tmp_path / "reports" / "t.html").read_text())
     assert page.sections == ["settings", "training", "accuracy", "confusion", "per-class", "most-confused", "top-losses"]
     assert "top losses" in page.images  # thumbnails read from the competition
 
-    meta_path = folder / runs.META  # pretend TTA cost accuracy on validation: predict says so
-    meta_path.write_text(json.dumps(meta | dict(valid_accuracy=1.0, valid_accuracy_tta=0.5)))
+    runs.write_meta(folder, replace(meta, valid_accuracy=1.0, valid_accuracy_tta=0.5))  # pretend TTA cost accuracy on validation: predict says so
     assert cli("predict", "--run", "t", "--data", root, "--tta", "2", cwd=tmp_path, monkeypatch=monkeypatch) == 0
     assert "paddy: warning: TTA made run t worse on validation (accuracy 1.0000 plain, 0.5000 with TTA 4)" in capsys.readouterr().err
     assert cli("predict", "--run", "t", "--data", root, "--tta", "0", cwd=tmp_path, monkeypatch=monkeypatch) == 0

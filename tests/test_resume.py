@@ -79,7 +79,7 @@ def test_resume_needs_an_unfinished_run_with_a_checkpoint(tmp_path):
     from paddy import runs
     from paddy.errors import PaddyError
     from paddy.learn.checkpoint import resumable
-    folder = runs.start(tmp_path / "r", dict(vocab=["a", "b"]))  # killed inside its first epoch: nothing saved
-    with pytest.raises(PaddyError, match="no checkpoint.*train it again"): resumable(folder, {})
+    folder = runs.start(tmp_path / "r", runs.RunMeta(vocab=["a", "b"]))  # killed inside its first epoch: nothing saved
+    with pytest.raises(PaddyError, match="no checkpoint.*train it again"): resumable(folder, runs.RunMeta())
     runs.finish(folder, runs.load_meta(folder), __import__("pandas").DataFrame())
-    with pytest.raises(PaddyError, match="already finished"): resumable(folder, {})
+    with pytest.raises(PaddyError, match="already finished"): resumable(folder, runs.RunMeta())

@@ -1,6 +1,7 @@
 """Writes that fail (disk full) keep the previous file and name the path; run files load without pickle and are
 checked against the model and data they claim to fit."""
-import errno, json, pickle
+import dataclasses, errno, json, pickle, re
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,7 @@ def run(tmp_path):
     from fastai.vision.learner import create_timm_model
     model, _ = create_timm_model("resnet18", 2, pretrained=False)
     folder = tmp_path / "run"
-    runs.start(folder, dict(timm_name="resnet18", vocab=["a", "b"], size=[32, 32], item_size=[64, 64]))
+    runs.start(folder, runs.RunMeta(timm_name="resnet18", vocab=["a", "b"], size=[32, 32], item_size=[64, 64]))
     runs.save_weights(folder, model)
     runs.finish(folder, runs.load_meta(folder), pd.DataFrame({"epoch": [0]}))
     runs.save_probs(folder, ["1.jpg", "2.jpg"], np.full((2, 2), 0.5))
@@ -99,9 +100,9 @@ def test_run_files_load_without_pickle(run, monkeypatch):
 def test_weights_that_do_not_fit_the_arch(run):
     folder, _ = run
     with pytest.raises(PaddyError, match="does not fit resnet34 with 2 classes"):
-        runs.load_model(folder, runs.load_meta(folder) | dict(timm_name="resnet34"))
+        runs.load_model(folder, replace(runs.load_meta(folder), timm_name="resnet34"))
     with pytest.raises(PaddyError, match="does not fit resnet18 with 3 classes"):
-        runs.load_model(folder, runs.load_meta(folder) | dict(vocab=["a", "b", "c"]))
+        runs.load_model(folder, replace(runs.load_meta(folder), vocab=["a", "b", "c"]))
 
 
 def test_damaged_weights_file(run):
@@ -120,8 +121,50 @@ def test_resume_on_other_data_is_refused(run):
     import torch
     from paddy.learn.checkpoint import resumable
     folder, _ = run
-    meta = runs.load_meta(folder) | dict(finished=False, n_train=8, n_valid=2)
-    write_json(folder / runs.META, meta)
+    meta = replace(runs.load_meta(folder), finished=False, n_train=8, n_valid=2)
+    runs.write_meta(folder, meta)
     runs.save_checkpoint(folder, {"x": torch.ones(1)}, {"epochs_done": 1})
     with pytest.raises(PaddyError, match="started with vocab.*the data now gives"):
-        resumable(folder, meta | dict(vocab=["a", "c"]))
+        resumable(folder, replace(meta, vocab=["a", "c"]))
+
+
+def every_field():
+    "A RunMeta with every field set (none at its default), as a finished, predicted multi-target --pseudo --swa --lr auto run has it."
+    return runs.RunMeta(
+        name="r", arch="resnet18", timm_name="resnet18.a1_in1k", size=[32, 24], item_size=[64, 48], resize="pad", min_scale=0.5,
+        flip=False, mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225], precision="bf16", channels_last=False,
+        config=dict(arch="resnet18", size=[32, 24], lr="auto", targets=["label", "variety"]), versions=dict(paddy="0.1", python="3.11.9"),
+        vocab=["a", "b"], n_train=10, n_valid=2, skipped_images={"9.jpg": "truncated"}, targets=["label", "variety"],
+        vocabs=dict(label=["a", "b"], variety=["x", "y", "z"]), n_out=5, world_size=2,
+        pseudo=dict(source="b", kind="blend", threshold=0.9, n=1, images={"7.jpg": "a"}), lr_find=dict(valley=1e-3, slide=3e-3),
+        lr=1e-3, train_seconds=12.5, history=[dict(epoch=0, train_loss=0.9, valid_loss=0.8, error_rate=0.5, time="00:01")],
+        valid_error=0.5, swa=dict(epochs=2, first_epoch=1, final=dict(valid_loss=0.8, valid_error=0.5),
+                                  averaged=dict(valid_loss=0.7, valid_error=0.5), kept="averaged"),
+        valid_accuracy=0.5, valid_accuracy_tta=0.25, valid_tta=4, finished=True, test_unreadable={"8.jpg": "empty file"}, tta=2)
+
+
+def test_run_meta_round_trips_through_meta_json(tmp_path):
+    meta, default = every_field(), runs.RunMeta()
+    assert [f.name for f in dataclasses.fields(meta) if getattr(meta, f.name) == getattr(default, f.name)] == []
+    runs.write_meta(tmp_path, meta)
+    assert runs.load_meta(tmp_path) == meta
+    assert json.loads((tmp_path / runs.META).read_text()) == dataclasses.asdict(meta)  # one key per field, the values as they are
+    runs.write_meta(tmp_path / "again", runs.load_meta(tmp_path))
+    assert (tmp_path / "again" / runs.META).read_text() == (tmp_path / runs.META).read_text()
+    # a meta.json written before RunMeta held only the keys a run reached: it loads, the rest at their defaults
+    old = dict(name="r", vocab=["a", "b"], config=dict(epochs=2), history=[], finished=False)
+    write_json(tmp_path / "old" / runs.META, old)
+    assert runs.load_meta(tmp_path / "old") == runs.RunMeta(**old)
+
+
+def test_meta_json_with_an_unknown_key_is_refused(tmp_path):
+    folder = tmp_path / "r"
+    write_json(folder / runs.META, dataclasses.asdict(runs.RunMeta(name="r", finished=True)) | dict(mixer="cutmix", ema_decay=0.9))
+    with pytest.raises(PaddyError) as e: runs.load_meta(folder)
+    message = str(e.value)
+    assert "\n" not in message and message.startswith(f"{folder / runs.META} has key(s) this paddy does not know (ema_decay, mixer)")
+    assert "written by another paddy version" in message
+    with pytest.raises(PaddyError, match="ema_decay, mixer"): runs.find(None, tmp_path)  # nor is it taken for the newest run
+    for text, what in (('{"name": "r",', "not JSON"), ('["r"]', "not a JSON object")):
+        (folder / runs.META).write_text(text)
+        with pytest.raises(PaddyError, match=re.escape(f"{folder / runs.META} is damaged ({what}")): runs.load_meta(folder)

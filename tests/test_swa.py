@@ -28,7 +28,7 @@ def test_swa_averages_the_last_epochs_and_keeps_the_better(tmp_path, monkeypatch
     monkeypatch.setattr(swa, "score", lambda learn: (scored.append(copy(learn.model)), score(learn))[1])
     meta = runs.load_meta(train(tiny(root, tmp_path, epochs=2, swa=2, name="s")))
 
-    s = meta["swa"]
+    s = meta.swa
     assert len(epochs) == 2 and s["epochs"] == 2 and s["first_epoch"] == 1  # both epochs
     final, averaged = scored
     bn = [k for k in final if "running_" in k]
@@ -39,7 +39,7 @@ def test_swa_averages_the_last_epochs_and_keeps_the_better(tmp_path, monkeypatch
     assert any(not torch.allclose(averaged[k], (epochs[0][k] + epochs[1][k]) / 2) for k in bn)  # recomputed, not averaged
     assert set(s["final"]) == set(s["averaged"]) == {"valid_loss", "valid_error"} and s["final"] != s["averaged"]
     kept = averaged if s["kept"] == "averaged" else final
-    assert meta["valid_error"] == s[s["kept"]]["valid_error"]
+    assert meta.valid_error == s[s["kept"]]["valid_error"]
     assert (s["kept"] == "averaged") == ((s["averaged"]["valid_error"], s["averaged"]["valid_loss"]) < (s["final"]["valid_error"], s["final"]["valid_loss"]))
     saved = runs.load_tensors(tmp_path / "runs" / "s" / "model.safetensors")[0]
     assert all(torch.equal(saved[k], kept[k]) for k in kept)
@@ -60,9 +60,9 @@ def test_an_interrupted_swa_run_resumes_to_the_same_average(tmp_path, monkeypatc
     with pytest.raises(KeyboardInterrupt): train(tiny(root, tmp_path, name="cut", **flags))
     monkeypatch.setattr(checkpoint.Checkpoint, "after_epoch", save)
     resumed = runs.load_meta(train(tiny(root, tmp_path, name="cut", **flags), resume=True))
-    assert resumed["pseudo"] == full["pseudo"] and resumed["pseudo"]["n"] == 3 and resumed["n_train"] == full["n_train"]
+    assert resumed.pseudo == full.pseudo and resumed.pseudo["n"] == 3 and resumed.n_train == full.n_train
     for kind in ("final", "averaged"):
-        assert resumed["swa"][kind]["valid_loss"] == pytest.approx(full["swa"][kind]["valid_loss"], abs=1e-5)
+        assert resumed.swa[kind]["valid_loss"] == pytest.approx(full.swa[kind]["valid_loss"], abs=1e-5)
     a, b = (runs.load_tensors(tmp_path / "runs" / n / "model.safetensors")[0] for n in ("full", "cut"))
     assert max((a[k].float() - b[k].float()).abs().max().item() for k in a) <= 1e-5
 
@@ -72,6 +72,6 @@ def test_multi_target_runs_average_and_bad_values_are_refused(tmp_path, one_thre
     df = pd.read_csv(root / "train.csv")
     df.assign(variety=(["ADT45", "RR", "Surya"] * 4)[:len(df)]).to_csv(root / "train.csv", index=False)
     meta = runs.load_meta(train(tiny(root, tmp_path, epochs=2, swa=2, targets="label,variety", name="mt")))
-    assert meta["n_out"] == 5 and "variety_error" in meta["history"][-1] and meta["swa"]["epochs"] == 2
+    assert meta.n_out == 5 and "variety_error" in meta.history[-1] and meta.swa["epochs"] == 2
     for kw, message in [(dict(swa=1), "bad --swa 1"), (dict(swa=4, epochs=3), "bad --swa 4"), (dict(swa=2, ema=0.9), "--swa and --ema")]:
         with pytest.raises(PaddyError, match=message): tiny(root, tmp_path, **kw)

@@ -3,13 +3,14 @@ import numpy as np
 import torch
 
 from conftest import make_competition
+from paddy import runs
 from paddy.data import block, images, layout
 from paddy.data.loader import TTADL
 from paddy.infer import predict
 
 
 def meta_for(size=16):
-    return dict(vocab=["a", "b"], size=[size, size], item_size=[2 * size, 2 * size], resize="squish", min_scale=0.75,
+    return runs.RunMeta(vocab=["a", "b"], size=[size, size], item_size=[2 * size, 2 * size], resize="squish", min_scale=0.75,
                 flip=True, mean=[0.5] * 3, std=[0.25] * 3, config=dict(cache=False))
 
 

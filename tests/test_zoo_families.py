@@ -26,5 +26,5 @@ def test_one_batch_of_each_family_trains(tmp_path, arch, one_thread):
     cfg = make_config(data=str(root), arch=arch, pretrained=False, size=list(size), item_size=list(size), bs=4, epochs=1,
                       method="fit_one_cycle", valid_pct=0.34, workers=0, precision="fp32", cache=False, runs_dir=str(tmp_path / "runs"))
     meta = runs.load_meta(train.train(cfg))
-    assert meta["finished"] and meta["n_train"] == 4 and len(meta["history"]) == 1
-    assert math.isfinite(meta["history"][0]["train_loss"]) and math.isfinite(meta["history"][0]["valid_loss"])
+    assert meta.finished and meta.n_train == 4 and len(meta.history) == 1
+    assert math.isfinite(meta.history[0]["train_loss"]) and math.isfinite(meta.history[0]["valid_loss"])

@@ -63,17 +63,16 @@ def dataloaders(cfg, spec, items=None, train_only=None):
 
 def test_dataloader(meta, files, bs=64, workers=None, unreadable=(), tta=0):
     """A DataLoader over test `files` with a run's transforms; `unreadable` ones read as black. With `tta` n, each batch
-    holds n augmented views of every image and the plain one (paddy.data.loader.TTADL)."""
-    vocab = meta["vocab"]
+    holds n augmented views of every image and the plain one (paddy.data.loader.TTADL). `meta`: the run's RunMeta."""
+    vocab = meta.vocab
     readable = [f for f in files if f not in unreadable]
-    if meta.get("config", {}).get("cache") and readable:
+    if meta.config.get("cache") and readable:
         from paddy.data.cache import cached
-        small = dict(zip(readable, cached(readable, meta["item_size"], meta["config"]["cache_dir"], meta["resize"])))
+        small = dict(zip(readable, cached(readable, meta.item_size, meta.config["cache_dir"], meta.resize)))
         files = [small.get(f, f) for f in files]
     from paddy.data.loader import TTADL, WorkerBatchDL
     stub = pd.DataFrame({"path": [files[0], files[0]], "label": [vocab[0], vocab[0]]})
-    block = datablock(vocab, [1], meta["size"], meta["item_size"], meta["resize"], meta["min_scale"], meta["flip"],
-                      meta["mean"], meta["std"], unreadable)
+    block = datablock(vocab, [1], meta.size, meta.item_size, meta.resize, meta.min_scale, meta.flip, meta.mean, meta.std, unreadable)
     kw = {} if workers is None else dict(num_workers=workers)
     dls = block.dataloaders(stub, bs=bs, dl_type=WorkerBatchDL, **kw)
     dl = dls.test_dl(list(files), bs=bs, rm_type_tfms=0, **kw, **(dict(cls=TTADL) if tta else {}))

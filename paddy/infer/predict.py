@@ -35,7 +35,7 @@ def predict_run(folder, root, tta=4, bs=64, workers=None, use_checkpoint=False, 
     bad = checks.scan(files)
     if bad: errors.warn(f"{len(bad)} UNREADABLE test image(s) predicted from a blank image: {checks.describe_bad(bad, 20)}")
     runs.update_meta(folder, test_unreadable={Path(p).name: r for p, r in bad.items()}, tta=tta)
-    precision = precision or meta["precision"]
+    precision = precision or meta.precision
     probs = probabilities(model, block.test_dataloader(meta, files, bs, workers, unreadable=bad, tta=tta), precision=precision)
     ids = [f.name for f in files]
     check_finite(probs, ids, Path(folder).name, precision)
@@ -80,9 +80,9 @@ def ensemble(folders, weights=None):
         meta, saved = runs.load_meta(folder), runs.load_probs(folder)
         if saved is None: raise PaddyError(f"run {Path(folder).name} has no test probabilities yet; predict it first")
         run_ids, probs = saved
-        if ids is not None and (run_ids != ids or meta["vocab"] != vocab):
+        if ids is not None and (run_ids != ids or meta.vocab != vocab):
             raise PaddyError(f"run {Path(folder).name} predicted other test images or labels than {Path(folders[0]).name}; predict them on the same data")
-        ids, vocab = run_ids, meta["vocab"]
+        ids, vocab = run_ids, meta.vocab
         total = total + w * probs
     return ids, total / sum(weights), vocab
 

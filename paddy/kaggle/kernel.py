@@ -139,15 +139,15 @@ def prediction(names, weights=None, runs_dir="runs", tta=4) -> Job:
     names, weights = runs.expand(names, weights, runs_dir)
     folders = [runs.find(n, runs_dir) for n in names]
     metas = [runs.load_meta(f) for f in folders]
-    unfinished = [f.name for f, m in zip(folders, metas) if not m.get("finished")]
+    unfinished = [f.name for f, m in zip(folders, metas) if not m.finished]
     if unfinished: raise PaddyError(f"run {', '.join(unfinished)} never finished training: finish it (`paddy train --resume {unfinished[0]}`) before pushing it")
     if len({f.name for f in folders}) != len({f.resolve() for f in folders}): raise PaddyError("two of the runs have the same folder name: rename one")
-    if len({(m["config"]["slug"], tuple(m["vocab"])) for m in metas}) > 1:
+    if len({(m.config["slug"], tuple(m.vocab)) for m in metas}) > 1:
         raise PaddyError(f"runs {', '.join(f.name for f in folders)} predict different competitions or labels: push runs of one competition")
     files = {f"{f.name}.{name}": f / name for f in folders for name in (runs.WEIGHTS, runs.META)}
     settings = dict(train=None, runs=sorted({f.name for f in folders}),
                     predict=["--tta", str(tta), "--run", ",".join(f.name for f in folders), "--run-weights", ",".join(map(str, weights))])
-    return Job(metas[0]["config"]["slug"], files, settings, "paddy-predict", "paddy-runs")
+    return Job(metas[0].config["slug"], files, settings, "paddy-predict", "paddy-runs")
 
 
 def script(values) -> str:

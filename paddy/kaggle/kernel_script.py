@@ -6,7 +6,7 @@ rank 0 writes the run), then predicts in this one process; a prediction kernel (
 runs pushed in the dataset. The predictions land in working/submission.csv, the kernel's output; the image cache and the
 pushed runs live in temp/, which is not. PADDY_KAGGLE_ROOT moves /kaggle, to rehearse a kernel in a temporary folder.
 """
-import importlib, json, os, subprocess, sys
+import importlib, os, subprocess, sys
 from pathlib import Path
 
 SETTINGS = {}  # filled in by `paddy kernel`: wheel, dataset, train (None: predict only) with weights and gpus, or runs; predict
@@ -40,12 +40,12 @@ def train(args, gpus):
 def stage(names, found, runs, cache):
     """Each pushed run NAME (found/NAME.meta.json, found/NAME.model.safetensors) as the run folder runs/NAME, writable
     for its predictions, with its image cache in `cache`: the inputs are read-only."""
-    from paddy.runs import META, WEIGHTS
+    from paddy.runs import META, WEIGHTS, read_meta, write_meta
     for name in names:
-        meta = json.loads((found / f"{name}.{META}").read_text())
-        meta["config"]["cache_dir"] = str(cache)
+        meta = read_meta(found / f"{name}.{META}")
+        meta.config["cache_dir"] = str(cache)
         (runs / name).mkdir(parents=True)
-        (runs / name / META).write_text(json.dumps(meta))
+        write_meta(runs / name, meta)
         (runs / name / WEIGHTS).symlink_to(found / f"{name}.{WEIGHTS}")
 
 

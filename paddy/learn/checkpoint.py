@@ -103,13 +103,13 @@ def _tuples(x):
 
 
 def resumable(folder, meta):
-    "The checkpoint of the unfinished run in `folder`, checked against the data it will continue on."
+    "The checkpoint of the unfinished run in `folder`, checked against the data it will continue on (RunMeta `meta`)."
     old = runs.load_meta(folder)
-    if old.get("finished"): raise PaddyError(f"run {folder.name} already finished; nothing to resume")
+    if old.finished: raise PaddyError(f"run {folder.name} already finished; nothing to resume")
     saved = runs.load_checkpoint(folder)
     if saved is None: raise PaddyError(f"run {folder.name} has no checkpoint (it stopped before finishing an epoch); train it again")
     for key in ("vocab", "n_train", "n_valid", "timm_name"):
-        if old.get(key) != meta[key]:
-            raise PaddyError(f"run {folder.name} started with {key} {old.get(key)}, the data now gives {meta[key]}; "
+        if getattr(old, key) != getattr(meta, key):
+            raise PaddyError(f"run {folder.name} started with {key} {getattr(old, key)}, the data now gives {getattr(meta, key)}; "
                              "resume on the same data, or train a new run")
     return saved

@@ -55,7 +55,7 @@ def same_on_every_rank(compute):
 
 
 def meta():
-    "What a run folder records about the processes that trained it."
+    "The RunMeta field of the processes that trained a run."
     return dict(world_size=world_size())
 
 

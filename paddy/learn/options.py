@@ -18,7 +18,7 @@ def check(cfg):
     if cfg.init_from:
         from paddy.runs import META, load_meta
         folder = Path(cfg.init_from) if (Path(cfg.init_from) / META).is_file() else Path(cfg.runs_dir) / cfg.init_from
-        if not load_meta(folder).get("finished"): raise PaddyError(f"--init-from {cfg.init_from}: that run has not finished training")
+        if not load_meta(folder).finished: raise PaddyError(f"--init-from {cfg.init_from}: that run has not finished training")
         if cfg.weights: raise PaddyError("--init-from and --weights conflict: the run's weights replace pretrained ones; drop one")
         cfg.init_from, cfg.pretrained = str(folder), False
 
@@ -36,9 +36,9 @@ def init_weights(learn, cfg):
     from paddy import runs
     from paddy.models import targets
     meta = runs.load_meta(cfg.init_from)
-    had, has = list(meta.get("vocabs", {"label": meta["vocab"]}).values()), targets.vocabs(learn.dls)
-    if had != has or meta["arch"] != cfg.arch:
-        raise PaddyError(f"--init-from {Path(cfg.init_from).name} is a {meta['arch']} predicting {', '.join(map(str, map(len, had)))} classes; "
+    had, has = list((meta.vocabs or {"label": meta.vocab}).values()), targets.vocabs(learn.dls)
+    if had != has or meta.arch != cfg.arch:
+        raise PaddyError(f"--init-from {Path(cfg.init_from).name} is a {meta.arch} predicting {', '.join(map(str, map(len, had)))} classes; "
                          f"this run is a {cfg.arch} predicting {', '.join(map(str, map(len, has)))}: continue with the same arch, data and targets")
     learn.model.load_state_dict(runs.load_model(cfg.init_from, meta).state_dict())
     return learn

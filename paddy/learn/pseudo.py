@@ -91,7 +91,7 @@ def rows(cfg, items):
 
 
 def meta(cfg, dls):
-    "What meta.json records of the pseudo-labels: source, threshold, how many and which images with which label."
+    "The RunMeta field of the pseudo-labels: source, threshold, how many and which images with which label; {} without --pseudo."
     if cfg.pseudo is None: return {}
     items = dls.train_ds.items
     used = items[items["pseudo"].eq(True)] if "pseudo" in items else items.iloc[:0]
@@ -100,6 +100,6 @@ def meta(cfg, dls):
 
 
 def note(meta):
-    "The `paddy runs` note of a pseudo-labelled run, or ''."
-    p = meta.get("pseudo")
+    "The `paddy runs` note of a pseudo-labelled run (RunMeta `meta`), or ''."
+    p = meta.pseudo
     return f"pseudo {p['source']} >={p['threshold']:g}: {p['n']} test images" if p else ""

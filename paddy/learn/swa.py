@@ -51,7 +51,7 @@ def score(learn):
 
 def finish(learn):
     """With --swa: validate the final weights and the average (batch norm recomputed), leave the better in the model,
-    and return the meta.json fields (both scores, which was kept, and its valid_error); else {}."""
+    and return the RunMeta fields (both scores, which was kept, and its valid_error); else {}."""
     import torch
     from paddy.learn.distributed import unwrap
     cb = _find(learn)
@@ -71,5 +71,5 @@ def finish(learn):
 
 def note(metas):
     "The `paddy runs` note of weight-averaged runs (one run, or a cv folder's folds): in how many the average was kept; or ''."
-    swas = [m["swa"] for m in metas if m.get("swa")]
+    swas = [m.swa for m in metas if m.swa]
     return f"swa {swas[0]['epochs']}: averaged kept {sum(s['kept'] == 'averaged' for s in swas)}/{len(swas)}" if swas else ""

@@ -1,6 +1,7 @@
 """The trainer: a fastai Learner over a timm model, lr_find, fine_tune or fit_one_cycle, and the run folder."""
 import sys, time
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -83,11 +84,11 @@ def bars_off(learn):
 
 
 def describe(cfg, spec, prec):
-    "The meta.json of a run: what predict needs, the full config, and versions."
-    return dict(name=cfg.run_name, arch=cfg.arch, timm_name=spec.timm_name, size=list(cfg.size),
-                item_size=list(cfg.item_size), resize=cfg.resize, min_scale=cfg.min_scale, flip=cfg.flip, mean=list(spec.mean),
-                std=list(spec.std), precision=prec, channels_last=precision.channels_last(cfg.channels_last, prec),
-                config=cfg.to_dict(), versions=runs.versions())
+    "The RunMeta of a run from its settings: what predict needs, the full config, and versions."
+    return runs.RunMeta(name=cfg.run_name, arch=cfg.arch, timm_name=spec.timm_name, size=list(cfg.size),
+                        item_size=list(cfg.item_size), resize=cfg.resize, min_scale=cfg.min_scale, flip=cfg.flip, mean=list(spec.mean),
+                        std=list(spec.std), precision=prec, channels_last=precision.channels_last(cfg.channels_last, prec),
+                        config=cfg.to_dict(), versions=runs.versions())
 
 
 def usable_items(cfg):
@@ -150,8 +151,8 @@ def train(cfg, resume=False):
     distributed.setup()  # each process's GPU, before any data or model is put on one
     spec, prec, dls, skipped = prepare(cfg)
     folder = distributed.run_folder(Path(cfg.runs_dir) / cfg.run_name)  # rank 0's; other ranks write a scratch copy
-    meta = describe(cfg, spec, prec) | dict(vocab=targets.vocabs(dls)[0], n_train=len(dls.train_ds), n_valid=len(dls.valid_ds),
-                                            skipped_images=skipped) | targets.meta(cfg, dls) | distributed.meta() | pseudo.meta(cfg, dls)
+    meta = replace(describe(cfg, spec, prec), vocab=targets.vocabs(dls)[0], n_train=len(dls.train_ds), n_valid=len(dls.valid_ds),
+                   skipped_images=skipped, **targets.meta(cfg, dls), **distributed.meta(), **pseudo.meta(cfg, dls))
     saved = resumable(folder, meta) if resume else None
     learn = learner(dls, spec, cfg, folder)  # weights that fail to load leave no run folder behind
     if not resume: runs.start(folder, meta)
@@ -161,18 +162,18 @@ def train(cfg, resume=False):
     start = time.time()
     with out_of_memory_hint(cfg, folder):
         if lr == "auto":  # found once, on rank 0, when several processes train
-            meta["lr_find"] = distributed.same_on_every_rank(lambda: suggest_lr(learn, folder))
-            lr = meta["lr_find"]["valley"]
+            meta.lr_find = distributed.same_on_every_rank(lambda: suggest_lr(learn, folder))
+            lr = meta.lr_find["valley"]
         learn.add_cbs([history, Checkpoint(folder, history, dict(lr=lr, epochs_total=total)), *tracking.callbacks(cfg, folder),
                        *swa.callbacks(cfg, history)])
         with distributed.context(learn, cfg.size): fit(learn, cfg, lr, history, saved)
     averaged = swa.finish(learn)  # --swa: the final or the averaged weights, whichever validates better
     runs.save_weights(folder, learn.model)
     hist = history.frame()
-    meta |= dict(lr=lr, train_seconds=round(time.time() - start, 1), history=hist.to_dict("records"),
-                 valid_error=float(hist["error_rate"].iloc[-1]) if "error_rate" in hist else None)
-    meta |= averaged
-    if distributed.rank() == 0: meta |= valid.save(folder, valid.evaluate(learn, meta, workers=cfg.workers))  # for the report
+    meta = replace(meta, lr=lr, train_seconds=round(time.time() - start, 1), history=hist.to_dict("records"),
+                   valid_error=float(hist["error_rate"].iloc[-1]) if "error_rate" in hist else None)
+    meta = replace(meta, **averaged)  # --swa: its scores, and the valid_error of the weights kept
+    if distributed.rank() == 0: meta = replace(meta, **valid.save(folder, valid.evaluate(learn, meta, workers=cfg.workers)))  # for the report
     runs.finish(folder, meta, hist)
     release(learn)
     return folder

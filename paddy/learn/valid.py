@@ -5,7 +5,7 @@ predicts test images, plain and with TTA, and saved in the run folder: valid.jso
 the TTA's views), valid_probs.npy and valid_probs_tta.npy (class probabilities, one row per id). Nothing is pickled.
 """
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -56,14 +56,14 @@ def evaluate(learn, meta, tta=TTA, bs=64, workers=None):
     items = learn.dls.valid.items
     if not len(items): return None
     model = targets.label_head(distributed.unwrap(learn.model), meta)
-    as_read = meta | dict(config=meta["config"] | dict(cache=False))  # the items are the files validation read (cached copies or not)
-    plain, views = (probabilities(model, block.test_dataloader(as_read, list(items.path), bs, workers, tta=n), precision=meta["precision"])
+    as_read = replace(meta, config=meta.config | dict(cache=False))  # the items are the files validation read (cached copies or not)
+    plain, views = (probabilities(model, block.test_dataloader(as_read, list(items.path), bs, workers, tta=n), precision=meta.precision)
                     for n in (0, tta))
-    return Preds(list(items.image_id), list(items.label), list(meta["vocab"]), plain, views, tta)
+    return Preds(list(items.image_id), list(items.label), list(meta.vocab), plain, views, tta)
 
 
 def save(folder, preds):
-    "Write `preds` into the run folder; returns the meta.json fields: valid accuracy plain and with TTA, and TTA's views."
+    "Write `preds` into the run folder; returns the RunMeta fields: valid accuracy plain and with TTA, and TTA's views."
     if preds is None: return {}
     folder = Path(folder)
     for name, probs in ((VALID_PROBS, preds.probs), (VALID_PROBS_TTA, preds.probs_tta)):
@@ -85,8 +85,8 @@ def load(folder):
 
 
 def tta_note(meta):
-    "A warning when TTA made the run worse on its validation images; else None."
-    plain, views = meta.get("valid_accuracy"), meta.get("valid_accuracy_tta")
+    "A warning when TTA made the run (RunMeta `meta`) worse on its validation images; else None."
+    plain, views = meta.valid_accuracy, meta.valid_accuracy_tta
     if plain is None or views is None or views >= plain: return None
-    return (f"TTA made run {meta['name']} worse on validation (accuracy {plain:.4f} plain, {views:.4f} with TTA "
-            f"{meta['valid_tta']}); compare with `paddy predict --tta 0`")
+    return (f"TTA made run {meta.name} worse on validation (accuracy {plain:.4f} plain, {views:.4f} with TTA "
+            f"{meta.valid_tta}); compare with `paddy predict --tta 0`")

@@ -31,7 +31,7 @@ def vocabs(dls):
 
 
 def meta(cfg, dls):
-    "What a run folder records about its heads: every target's vocabulary and the model's output width."
+    "The RunMeta fields of a run's heads: every target's vocabulary and the model's output width."
     vs = vocabs(dls)
     return dict(targets=list(cfg.targets), vocabs=dict(zip(cfg.targets, vs)), n_out=sum(map(len, vs)))
 
@@ -77,8 +77,8 @@ class HeadError:
 
 
 def label_head(model, meta):
-    "The model of a run restricted to its label head's logits (unchanged for a single-target run)."
+    "The model of a run (RunMeta `meta`) restricted to its label head's logits (unchanged for a single-target run)."
     import torch.nn as nn
     from fastai.layers import Lambda
-    n = len(meta["vocab"])
-    return model if meta.get("n_out", n) == n else nn.Sequential(model, Lambda(lambda x: x[:, :n]))
+    n = len(meta.vocab)
+    return model if meta.n_out in (None, n) else nn.Sequential(model, Lambda(lambda x: x[:, :n]))

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from paddy.infer import blend
 from paddy.learn import pseudo, swa
-from paddy.runs import CV_JSON, META
+from paddy.runs import CV_JSON, META, RunMeta, read_meta
 
 COLUMNS = ("run", "arch", "size", "epochs", "valid_err", "cv_err", "tta", "time", "source")
 
@@ -14,18 +14,19 @@ def rows(runs_dir="runs"):
     runs_dir = Path(runs_dir)
     cvs = {p.parent.name: json.loads(p.read_text()) for p in runs_dir.glob(f"*/{CV_JSON}")}
     cv_of = {run: cv for cv in cvs.values() for run in cv["runs"]}
-    metas = {p.parent.name: json.loads(p.read_text()) for p in sorted(runs_dir.glob(f"*/{META}"))}
+    metas = {p.parent.name: read_meta(p) for p in sorted(runs_dir.glob(f"*/{META}"))}
     out = []
     for name, m in metas.items():
-        cfg, cv = m.get("config", {}), cv_of.get(name)
-        out.append(dict(run=name, arch=m.get("arch", "?"), size="x".join(map(str, m.get("size", []))), epochs=cfg.get("epochs", "?"),
-                        valid_err=_num(m.get("valid_error")) if m.get("finished") else "unfinished", cv_err=_num(cv and cv["error"]),
-                        tta=m.get("tta", "-"), time=_duration(m.get("train_seconds")), source=_source([m])))
+        cv = cv_of.get(name)
+        out.append(dict(run=name, arch=unset(m.arch, "?"), size="x".join(map(str, m.size or [])), epochs=m.config.get("epochs", "?"),
+                        valid_err=_num(m.valid_error) if m.finished else "unfinished", cv_err=_num(cv and cv["error"]),
+                        tta=unset(m.tta, "-"), time=_duration(m.train_seconds), source=_source([m])))
     for name, cv in sorted(cvs.items()):
-        first = metas.get(cv["runs"][0], {})
-        out.append(dict(run=name, arch=first.get("arch", "?"), size="x".join(map(str, first.get("size", []))),
-                        epochs=first.get("config", {}).get("epochs", "?"), valid_err="-", cv_err=_num(cv["error"]), tta=cv.get("tta", "-"),
-                        time=_duration(sum(metas.get(r, {}).get("train_seconds") or 0 for r in cv["runs"])), source=_source([metas.get(r, {}) for r in cv["runs"]])))
+        folds = [metas.get(r, RunMeta()) for r in cv["runs"]]  # a fold run that is not here: nothing known
+        first = folds[0]
+        out.append(dict(run=name, arch=unset(first.arch, "?"), size="x".join(map(str, first.size or [])),
+                        epochs=first.config.get("epochs", "?"), valid_err="-", cv_err=_num(cv["error"]), tta=cv.get("tta", "-"),
+                        time=_duration(sum(m.train_seconds or 0 for m in folds)), source=_source(folds)))
     return out + blend.rows(runs_dir)  # blends last, naming the cv folders they weight
 
 
@@ -44,6 +45,11 @@ def table(runs_dir="runs"):
 
 
 def _num(x): return "-" if x is None else f"{x:.4f}"
+
+
+def unset(value, missing):
+    "A RunMeta field's `value` for a table, or `missing` where the run has none (None)."
+    return missing if value is None else value
 
 
 def _duration(seconds):

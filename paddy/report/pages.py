@@ -15,12 +15,12 @@ from paddy.errors import PaddyError
 from paddy.files import atomic_path, write_text
 from paddy.learn import valid
 from paddy.report import figures
-from paddy.report.listing import COLUMNS, rows as run_rows
+from paddy.report.listing import COLUMNS, rows as run_rows, unset
 from paddy.learn.valid import Preds
 
 TOP_LOSSES, MOST_CONFUSED = 16, 20
 SETTINGS = ("arch", "timm_name", "size", "item_size", "resize", "min_scale", "flip", "precision", "lr", "n_train", "n_valid",
-            "world_size", "train_seconds", "valid_error", "finished")  # from meta.json; then these of its config:
+            "world_size", "train_seconds", "valid_error", "finished")  # RunMeta fields (those set); then these of its config:
 CONFIG_SETTINGS = ("method", "epochs", "bs", "accum", "seed", "valid_pct", "folds", "fold", "pretrained", "weights", "data")
 CSS = ("body{font:15px/1.45 system-ui,sans-serif;max-width:1100px;margin:1.5em auto;padding:0 1em;color:#222}"
        "table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}"
@@ -136,19 +136,19 @@ def run_page(folder, out, data=None):
     "The page of one run: settings, training, lr_find, plain vs TTA accuracy, and the validation sections."
     meta, preds = runs.load_meta(folder), valid.load(folder)
     page = Page(out, folder.name, f"run {folder.name}")
-    cfg = meta.get("config", {})
-    main = [(k, meta[k]) for k in SETTINGS if k in meta] + [(k, cfg[k]) for k in CONFIG_SETTINGS if cfg.get(k) is not None]
+    cfg = meta.config
+    main = [(k, getattr(meta, k)) for k in SETTINGS if getattr(meta, k) is not None] + [(k, cfg[k]) for k in CONFIG_SETTINGS if cfg.get(k) is not None]
     page.section("settings", "Settings", table(["setting", "value"], [(k, setting(v)) for k, v in main]),
                  "<details><summary>full config and versions</summary>"
-                 f"{table(['key', 'value'], [(k, setting(v)) for k, v in [*cfg.items(), *meta.get('versions', {}).items()]])}</details>")
-    hist = meta.get("history") or []
+                 f"{table(['key', 'value'], [(k, setting(v)) for k, v in [*cfg.items(), *meta.versions.items()]])}</details>")
+    hist = meta.history
     page.section("training", "Training: loss and error per epoch",
                  *([page.figure("history", figures.history(hist), "loss and error per epoch"), table(list(hist[0]), [{**r, "epoch": r["epoch"] + 1}.values() for r in hist])]
                    if hist else ["<p>The run has not finished: no history yet.</p>"]))
     if (folder / "lr_find.png").is_file():
-        sugg = meta.get("lr_find", {})
+        sugg = meta.lr_find or {}
         page.section("lr-find", "Learning rate finder", page.image("lr_find", (folder / "lr_find.png").read_bytes(), "lr_find curve"),
-                     table(["suggestion", "learning rate"], [(k, f"{v:.2e}") for k, v in sugg.items()]) + f"<p>Trained with lr {meta.get('lr')}.</p>")
+                     table(["suggestion", "learning rate"], [(k, f"{v:.2e}") for k, v in sugg.items()]) + f"<p>Trained with lr {meta.lr}.</p>")
     if preds is None:
         page.section("validation", "Validation", "<p>No validation predictions in this run folder (unfinished, or trained before "
                      "paddy saved them): train it again to see them.</p>")
@@ -179,7 +179,7 @@ def cv_page(folder, out, runs_dir, data=None):
     page.section("folds", "Per-fold error", page.figure("fold_errors", figures.fold_errors(fold_err, cv["error"]), "error per fold"),
                  table(["fold", "run", "accuracy", "error"], [*rows, ("out of fold", f"{cv['n']} images, TTA {cv.get('tta', 0)}", cv["accuracy"], cv["error"])]))
     first = Path(runs_dir) / cv["runs"][0]
-    cfg = runs.load_meta(first).get("config", {}) if (first / runs.META).is_file() else {}
+    cfg = runs.load_meta(first).config if (first / runs.META).is_file() else {}
     classification(page, preds, data_root(cfg, data), f"Out-of-fold predictions (TTA {cv.get('tta', 0)})")
     return page.write()
 
@@ -189,8 +189,8 @@ def summary(folder):
     cv = runs.load_cv(folder)
     if cv: return [link(folder.name), "cv", cv["n"], cv["accuracy"], "-", "-"], oof_preds(folder)
     meta = runs.load_meta(folder)
-    return [link(folder.name), meta.get("arch", "?"), meta.get("n_valid", "?"), meta.get("valid_accuracy", "-"),
-            meta.get("valid_accuracy_tta", "-"), meta.get("config", {}).get("epochs", "?")], valid.load(folder)
+    return [link(folder.name), unset(meta.arch, "?"), unset(meta.n_valid, "?"), unset(meta.valid_accuracy, "-"),
+            unset(meta.valid_accuracy_tta, "-"), meta.config.get("epochs", "?")], valid.load(folder)
 
 
 def compare_page(folders, out):
