@@ -32,9 +32,8 @@ def paddy(*args):
 
 
 def train(args, gpus):
-    "`paddy train ARGS`: in this process on one GPU, else in `gpus` processes under torchrun, rank 0 writing the run."
-    if gpus == 1: return paddy("train", *args)
-    run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(gpus), "-m", "paddy.cli", "train", *args])
+    "`paddy train ARGS --gpus N`: in this process on one GPU, else in `gpus` processes under torchrun, rank 0 writing the run."
+    paddy("train", *args, "--gpus", str(gpus))
 
 
 def stage(names, found, runs, cache):
