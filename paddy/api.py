@@ -3,6 +3,7 @@ and so on). The CLI parses flags and prints; everything it does happens here or 
 
     from paddy import api
     cfg = api.settings(exp="part1-resnet26d", epochs=1)   # a preset, flags win (`--exp`, `--config`, `--arch` ...)
+    api.inspect(data="data/paddy-disease-classification") # what paddy detects: task, metric, submission
     folder = api.train(cfg)                               # runs/part1-resnet26d/; api.train(cfg, gpus=2): torchrun
     csv, _ = api.predict([folder.name])                   # submissions/part1-resnet26d.csv
     api.submit(csv, "first try")                          # needs Kaggle credentials
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from paddy.config import cv_config, make_config, resume_config, to_flags
 from paddy.cv import ensemble_cv
+from paddy.data import competition
 from paddy.data.layout import SLUG, data_root
 from paddy.errors import PaddyError, warn
 from paddy.infer.blend import as_runs, blend  # noqa: F401 (`paddy blend`)
@@ -26,13 +28,23 @@ from paddy.learn.valid import tta_note
 from paddy.models.zoo import table as models  # noqa: F401 (`paddy models`)
 from paddy.report.listing import table as runs_table  # noqa: F401 (`paddy runs`)
 from paddy.report.pages import write as report  # noqa: F401 (`paddy report`)
-from paddy.runs import expand, find, load_meta
+from paddy.runs import expand, find, load_cv, load_meta
 
-__all__ = ["settings", "cv_settings", "models", "lr_find", "train", "resume", "cross_validate", "blend", "predict", "runs_table",
+__all__ = ["settings", "cv_settings", "models", "inspect", "lr_find", "train", "resume", "cross_validate", "blend", "predict", "runs_table",
            "report", "download", "submit", "submissions", "kernel"]
 
 settings = make_config  # a Config from defaults, a TOML file (`toml`) or preset (`exp`), then keyword settings
 cv_settings = cv_config  # the same for `paddy cv`: --folds K (default 5)
+
+
+def inspect(data=None, slug=SLUG, sample=None, train_csv=None, id_col=None, target=None, task=None, metric=None, top_k=None):
+    """What paddy detects in a competition folder (`data`, default the slug's): returns (the Competition, the lines
+    `paddy inspect` prints: train CSV and columns, images matched and where, test ids, task, metric, submission)."""
+    from paddy.data.layout import ImageIndex
+    target = tuple(target.split(",")) if isinstance(target, str) else target
+    comp = competition.describe(data_root(slug, data), sample, train_csv, id_col, target, task, metric, top_k)
+    index = ImageIndex(comp.root)
+    return comp, competition.summary(comp, competition.train_items(comp, index), competition.test_items(comp, index))
 
 
 def train(cfg, gpus=1):
@@ -61,10 +73,10 @@ def _torchrun(gpus, cfg):
     return Path(cfg.runs_dir) / cfg.run_name
 
 
-def cross_validate(cfg, tta=4, workers=None):
+def cross_validate(cfg, tta=4):
     "Train every fold of `cfg.folds` (see `cv_settings`) and write the out-of-fold predictions; returns the cv folder."
     from paddy.cv import cross_validate as run_folds
-    return run_folds(cfg, tta=tta, workers=workers)
+    return run_folds(cfg, tta=tta)
 
 
 def predict(runs=None, weights=None, blend=None, data=None, slug=None, tta=4, out=None, runs_dir="runs", bs=64, workers=None,
@@ -72,25 +84,30 @@ def predict(runs=None, weights=None, blend=None, data=None, slug=None, tta=4, ou
     """Predict the test images with finished runs (names; a cv folder stands for its folds; None: the newest run) or
     blend `blend`, averaged with `weights`, into the submission CSV `out` (default submissions/RUN.csv). The images
     are the competition's at `data`, or by default those the first run trained on (its folder where it exists here,
-    else its slug's). Returns
-    (the CSV, the ensemble's out-of-fold accuracy when every run is a cv folder, else None)."""
-    if blend: runs, weights, out = as_runs(blend, runs or weights, out, runs_dir)
+    else its slug's). Thresholds and cut points come from the blend, from a lone cv folder's out-of-fold fit, or else
+    from the runs' validation fits, averaged. Returns (the CSV, (metric, the ensemble's out-of-fold score) when every
+    run is a cv folder, else None)."""
+    decoder = None
+    if blend: runs, weights, out, decoder = as_runs(blend, runs or weights, out, runs_dir)
+    elif runs and len(runs) == 1 and (cv := load_cv(Path(runs_dir) / runs[0]) or load_cv(runs[0])): decoder = cv.decoder
     names, fold_weights = expand(runs, weights, runs_dir) if runs else (None, weights)  # a cv folder: its folds
     if runs and not out: out = Path("submissions") / ("+".join(Path(n).name for n in runs) + ".csv")
     trained = load_meta(find(names[0] if names else None, runs_dir)).config  # default: the competition the run trained on
     if data is None and trained.get("data") and Path(trained["data"]).is_dir(): data = trained["data"]
     csv = predict_runs(names, data_root(slug or trained["slug"], data), tta=tta, weights=fold_weights, out=out, runs_dir=runs_dir, bs=bs,
-                       workers=workers, use_checkpoint=use_checkpoint, precision=precision)
+                       workers=workers, use_checkpoint=use_checkpoint, precision=precision, decoder=decoder)
     if tta:
         for note in filter(None, (tta_note(load_meta(find(n, runs_dir))) for n in names or [None])): warn(note)
     return csv, ensemble_cv(runs, weights, runs_dir) if runs else None
 
 
 def submit(file=None, message=None, slug=SLUG, data=None):
-    """Check a submission CSV against the competition's sample_submission.csv and upload it (default: the newest CSV
-    under submissions/); returns (the CSV, Kaggle's reference of the submission)."""
+    """Check a submission CSV against the competition's sample submission (header, ids and their order, every cell,
+    numbers where it has numbers) and upload it (default: the newest CSV under submissions/); returns (the CSV,
+    Kaggle's reference of the submission)."""
     path = Path(file) if file else newest_submission()
-    validate_file(path, read_sample(Path(data_root(slug, data)) / "sample_submission.csv"))
+    root = data_root(slug, data)
+    validate_file(path, read_sample(root / competition.find_sample(root)))
     return path, upload(path, message or f"paddy {path.stem}", slug)
 
 

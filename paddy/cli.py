@@ -32,6 +32,13 @@ def cmd_models(args):
     for name, timm_name, rule in rows: print(f"{name:<{width}}  {rule:<14} {timm_name}")
 
 
+def cmd_inspect(args):
+    from paddy.api import inspect
+    from paddy.config import COMPETITION_KEYS
+    _, lines = inspect(**{k: getattr(args, k) for k in COMPETITION_KEYS if getattr(args, k) is not None})
+    print("\n".join(lines))
+
+
 def cmd_lr_find(args):
     from paddy.api import lr_find, settings
     cfg = settings(**_settings(args))
@@ -53,7 +60,10 @@ def cmd_train(args):
         raise KeyboardInterrupt(f"the last finished epoch is saved; continue with `paddy train --resume {cfg.run_name}`") from None
     if rank() or args.gpus > 1: return  # under torchrun, rank 0's own process prints its run
     meta = load_meta(folder)
-    print(f"trained {meta.name}: valid error {meta.valid_error:.4f}, {meta.train_seconds:.0f}s -> {folder}")
+    metric = meta.competition["metric"]
+    score = "-" if meta.valid_score is None else f"{meta.valid_score:.4f}"
+    print(f"trained {meta.name}: valid {metric} {score}" + (f" ({meta.valid_score_tta:.4f} with TTA)" if meta.valid_score_tta is not None else "")
+          + f", {meta.train_seconds:.0f}s -> {folder}")
     print(f"report {api.report([str(folder)], folder.parent)[0]}")
 
 
@@ -61,15 +71,15 @@ def cmd_predict(args):
     from paddy.api import predict
     out, cv = predict(args.run.split(",") if args.run else None, args.run_weights.split(",") if args.run_weights else None, args.blend,
                       args.data, args.slug, args.tta, args.out, args.runs_dir, args.bs, args.workers, args.use_checkpoint, args.precision)
-    print(f"wrote {out}" + ("" if cv is None else f"; out-of-fold accuracy of this ensemble {cv:.4f}"))
+    print(f"wrote {out}" + ("" if cv is None else f"; out-of-fold {cv[0]} of this ensemble {cv[1]:.4f}"))
 
 
 def cmd_cv(args):
     from paddy.api import cross_validate, cv_settings, report
     from paddy.runs import load_cv
-    out = cross_validate(cv_settings(**_settings(args)), tta=args.tta, workers=args.workers)
+    out = cross_validate(cv_settings(**_settings(args)), tta=args.tta)
     cv = load_cv(out)
-    print(f"cv accuracy {cv['accuracy']:.4f} (error {cv['error']:.4f}) over {cv['folds']} folds, {cv['n']} images -> {out}")
+    print(f"cv {cv.metric} {cv.score:.4f} over {cv.folds} folds ({' '.join(f'{s:.4f}' for s in cv.fold_scores)}), {cv.n} images -> {out}")
     print(f"report {report([str(out)], out.parent)[0]}")
 
 
@@ -82,7 +92,7 @@ def cmd_blend(args):
     from paddy.api import blend
     from paddy.infer.blend import blends_dir, summary
     result = blend([n for n in args.cv.split(",") if n], args.name, args.method, args.rounds, args.runs_dir)
-    print("\n".join(summary(result) + [f"wrote {blends_dir(args.runs_dir) / (result['name'] + '.json')}"]))
+    print("\n".join(summary(result) + [f"wrote {blends_dir(args.runs_dir) / (result.name + '.json')}"]))
 
 
 def cmd_runs(args):
@@ -127,6 +137,10 @@ def parser():
     ap = Parser(prog="paddy", description="fastai + timm from Kaggle competition data to a scored submission")
     sub = ap.add_subparsers(dest="command", required=True, parser_class=Parser)
     sub.add_parser("models", help="list the model table").set_defaults(func=cmd_models)
+    p = sub.add_parser("inspect", help="what paddy detects in a competition folder: train CSV, images, test ids, task, metric, submission")
+    from paddy.config import COMPETITION_KEYS, parser_flags
+    parser_flags(p, COMPETITION_KEYS)
+    p.set_defaults(func=cmd_inspect)
     p = sub.add_parser("lr-find", help="run fastai's lr_find and save the plot")
     _run_flags(p)
     p.set_defaults(func=cmd_lr_find)

@@ -7,6 +7,7 @@ from paddy.data import split
 from paddy.errors import PaddyError
 from paddy.learn import options, pseudo, swa, tracking
 from paddy.models import targets
+from paddy.scoring import METRICS, TASKS
 
 RESIZE_METHODS = ("squish", "crop", "pad")
 TRAIN_METHODS = ("fine_tune", "fit_one_cycle")
@@ -35,8 +36,15 @@ def knob(default, help, make=None, **flag):
 @dataclass
 class Config:
     "One run's settings. Saved whole into meta.json, so every run can be reproduced."
-    data: str | None = knob(None, "competition folder (train_images/, test_images/, train.csv, sample_submission.csv); default: the Kaggle kernel's input, else data/SLUG")
+    data: str | None = knob(None, "competition folder (its sample submission, train CSV or label folders, images anywhere under it); default: the Kaggle kernel's input, else data/SLUG")
     slug: str = knob("paddy-disease-classification", "Kaggle competition slug")
+    sample: str | None = knob(None, "the sample submission CSV (its id column and the columns to write); default: sample_submission*.csv", metavar="FILE")
+    train_csv: str | None = knob(None, "the training CSV; default: the CSV that has the sample's id column (none: labels are folder names)", metavar="FILE")
+    id_col: str | None = knob(None, "the training CSV's id column; default: the sample's id column", metavar="COL")
+    target: tuple | None = knob(None, "the training CSV's target column(s), comma-separated (one-hot columns); default: the sample's columns", metavar="COL[,COL]")
+    task: str | None = knob(None, "single | multi | regression | ordinal; default: detected from the target (`paddy inspect`)")
+    metric: str | None = knob(None, "the competition's metric: accuracy, error_rate, logloss, auc, qwk, rmse, mae, f1, f2, map5; default: by task and submission")
+    top_k: int | None = knob(None, "write the K most probable labels per image, space-separated (MAP@K competitions)", type=int, metavar="K")
     arch: str = knob("resnet26d", "model name from `paddy models`, or any timm name")
     size: tuple = knob((128, 128), "final image size H or H,W, after batch augmentation")
     item_size: tuple | None = knob(None, "per-item resize before batch augmentation, H or H,W; default: twice --size")
@@ -44,6 +52,7 @@ class Config:
     min_scale: float = knob(0.75, "aug_transforms min_scale", type=float)
     flip: bool = knob(True, "random horizontal flips (off for digits and text)")
     valid_pct: float = knob(0.2, "share of each label held out for validation", type=float)
+    group_col: str | None = knob(None, "a training CSV column whose groups stay in one split or fold (e.g. patient_id)", metavar="COL")
     seed: int = knob(42, "seed of the split and the training", type=int)
     bs: int = knob(32, "effective batch size (per process under --gpus)", type=int)
     accum: int = knob(1, "gradient accumulation: split each batch into N micro-batches", type=int)
@@ -65,7 +74,7 @@ class Config:
     init_from: str | None = knob(None, "start from finished run RUN's weights, e.g. at a larger --size (progressive resizing)", metavar="RUN")
     folds: int | None = knob(None, "stratified K-fold: split into K folds and validate on --fold", type=int)
     fold: int | None = knob(None, "the fold (0 to K-1) to validate on", type=int)
-    targets: tuple = knob(("label",), "train.csv columns to predict, label first, e.g. label,variety (one head each)")
+    aux_targets: tuple = knob((), "more training CSV columns to predict, each its own head, that help the model learn (e.g. variety)", metavar="COL[,COL]")
     tracker: str | None = knob(None, "also log the run to tensorboard or wandb (optional extras: pip install 'paddy[tensorboard]')")
     pseudo: str | None = knob(None, "add the test images a blend, run or cv folder predicts confidently to the training part (a CSV: with --pseudo-threshold 0)", metavar="SOURCE")
     pseudo_threshold: float = knob(0.9, "least probability of a pseudo-labelled test image", type=float)
@@ -84,13 +93,18 @@ class Config:
 KEYS = {f.name for f in fields(Config)}
 
 
-def parser_flags(parser):
-    "Add every Config field to an argparse parser as a flag, its help with the default; defaults are None, so unset flags keep a config file's values."
+COMPETITION_KEYS = ("data", "slug", "sample", "train_csv", "id_col", "target", "task", "metric", "top_k")  # what describes the competition
+
+
+def parser_flags(parser, only=None):
+    """Add every Config field (or those in `only`) to an argparse parser as a flag, its help with the default; defaults
+    are None, so unset flags keep a config file's values."""
     for f in fields(Config):
+        if only and f.name not in only: continue
         help, kw = f.metadata["help"], dict(f.metadata["flag"])
         if f.type in (bool, bool | None): kw["action"] = argparse.BooleanOptionalAction
         default = f.default if not isinstance(f.default, tuple) else ",".join(map(str, f.default))
-        if default is not None and ("default" not in help): help += f" (default {default})"
+        if default not in (None, "") and ("default" not in help): help += f" (default {default})"
         parser.add_argument(f"--{f.name.replace('_', '-')}", default=None, help=help, **kw)
 
 
@@ -185,6 +199,11 @@ def check(cfg):
     if not 0 < float(cfg.min_scale) <= 1: raise PaddyError(f"--min-scale {cfg.min_scale} must be in (0, 1], e.g. 0.75")
     if cfg.weights and not cfg.pretrained: raise PaddyError("--weights and --no-pretrained conflict: drop one of them")
     if cfg.weights and not Path(cfg.weights).is_file(): raise PaddyError(f"weights file {cfg.weights} not found; check the path")
+    if cfg.task is not None: _choice("task", cfg.task, TASKS)
+    if cfg.metric is not None: _choice("metric", cfg.metric, tuple(METRICS))
+    if cfg.top_k is not None: _positive("top-k", cfg.top_k, int)
+    if isinstance(cfg.target, str): cfg.target = tuple(c.strip() for c in cfg.target.split(",") if c.strip()) or None
+    elif cfg.target is not None: cfg.target = tuple(cfg.target)
     for part in (targets, options, split, tracking, swa, pseudo): part.check(cfg)
     return cfg
 

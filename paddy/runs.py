@@ -12,11 +12,11 @@ import numpy as np
 
 from paddy.errors import PaddyError, warn
 from paddy.files import atomic_path, write_json
+from paddy.preds import VALID_FILES
 
 WEIGHTS, META, HISTORY, PROBS, PROB_IDS = "model.safetensors", "meta.json", "history.csv", "test_probs.npy", "test_ids.json"
 CHECKPOINT = "checkpoint.safetensors"
-CV_JSON, OOF_CSV = "cv.json", "oof.csv"  # a cv folder (`paddy cv`): its fold runs and scores, out-of-fold probabilities
-VALID_FILES = ("valid.json", "valid_probs.npy", "valid_probs_tta.npy")  # the validation predictions (paddy/learn/valid.py)
+CV_JSON = "cv.json"  # a cv folder (`paddy cv`): its fold runs and scores; oof.csv beside it (paddy/preds.py)
 
 
 @dataclass
@@ -38,11 +38,14 @@ class RunMeta:
     channels_last: bool | None = None  # trained in channels_last memory format
     config: dict = field(default_factory=dict)  # the whole Config (Config.to_dict), to reproduce or resume the run
     versions: dict = field(default_factory=dict)  # library versions (`versions()`)
-    vocab: list | None = None  # the label head's classes, in output order
+    competition: dict | None = None  # the competition as detected (paddy.data.competition.Competition): task, metric, submission
+    vocab: list | None = None  # the target's classes (tags), in output order; [] for a regression
+    target_mean: float | None = None  # a regression's target mean and standard deviation: the model learns the standardized value
+    target_std: float | None = None
     n_train: int | None = None  # training images (pseudo-labelled ones included)
     n_valid: int | None = None  # validation images
     skipped_images: dict = field(default_factory=dict)  # {image_id: reason} of training images that do not decode
-    targets: list | None = None  # the train.csv columns predicted, label first
+    targets: list | None = None  # the heads: the target, then --aux-targets
     vocabs: dict | None = None  # {target: classes} of every head
     n_out: int | None = None  # the model's output width (all heads)
     world_size: int | None = None  # processes that trained it
@@ -51,11 +54,12 @@ class RunMeta:
     lr: float | None = None  # the learning rate it trained with
     train_seconds: float | None = None  # wall time of the training
     history: list = field(default_factory=list)  # one dict per epoch: fastai's recorder row (losses, error rates)
-    valid_error: float | None = None  # the label's validation error of the weights kept
+    valid_error: float | None = None  # a class target's validation error of the weights kept (fastai's error_rate)
     swa: dict | None = None  # --swa: the epochs averaged, final and averaged scores, which was kept
-    valid_accuracy: float | None = None  # validation accuracy predicted as `paddy predict` does, plain
-    valid_accuracy_tta: float | None = None  # and with TTA
-    valid_tta: int | None = None  # the TTA views of valid_accuracy_tta
+    decoder: dict | None = None  # fitted on the validation predictions: thresholds, cut points (paddy.scoring.fit_decoder)
+    valid_score: float | None = None  # the competition's metric on validation, predicted as `paddy predict` does, plain
+    valid_score_tta: float | None = None  # and with TTA
+    valid_tta: int | None = None  # the TTA views of valid_score_tta
     finished: bool = False  # training finished: model.safetensors holds the final weights
     test_unreadable: dict | None = None  # {file name: reason} of the test images the last predict could not decode
     tta: int | None = None  # the TTA views of the last predict
@@ -183,12 +187,12 @@ def load_model(folder, meta, use_checkpoint=False):
         prefix = "ema." if any(k.startswith("ema.") for k in saved[0]) else "model."  # an --ema run predicts from its average
         state = {k[len(prefix):]: v for k, v in saved[0].items() if k.startswith(prefix)}
         warn(f"run {folder.name} is unfinished; predicting from its checkpoint after epoch {saved[1]['epochs_done']} of {saved[1]['epochs_total']}")
-    missing = [k for k in ("timm_name", "vocab", "size", "item_size") if getattr(meta, k) is None]
+    missing = [k for k in ("timm_name", "vocab", "size", "item_size", "n_out") if getattr(meta, k) is None]
     if missing: raise PaddyError(f"{folder / META} lacks {', '.join(missing)}; the run folder is damaged, train it again")
-    model = create_model(meta.timm_name, meta.n_out or len(meta.vocab), pretrained=False)
+    model = create_model(meta.timm_name, meta.n_out, pretrained=False)
     try: model.load_state_dict(state)
     except RuntimeError as e:
-        raise PaddyError(f"{path} does not fit {meta.timm_name} with {len(meta.vocab)} classes; the run folder is damaged") from e
+        raise PaddyError(f"{path} does not fit {meta.timm_name} with {meta.n_out} outputs; the run folder is damaged") from e
     return model.eval()
 
 
@@ -208,10 +212,35 @@ def load_probs(folder):
     return ids, probs
 
 
+@dataclass
+class CVResult:
+    "cv.json: a cross-validation's fold runs, and the competition's metric on its out-of-fold predictions (oof.csv)."
+    runs: list  # the fold runs, fold 0 first
+    task: str
+    vocab: list
+    metric: str
+    score: float  # out of fold, with `decoder`
+    fold_scores: list
+    n: int  # images predicted out of fold
+    tta: int  # the TTA views of the predictions (0: plain)
+    decoder: dict = field(default_factory=dict)  # fitted on the out-of-fold predictions
+
+    @property
+    def folds(self): return len(self.runs)
+
+
 def load_cv(folder):
-    "A cv folder's cv.json, or None when `folder` is not one."
+    "A cv folder's CVResult, or None when `folder` is not one."
     path = Path(folder) / CV_JSON
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file(): return None
+    try: return CVResult(**json.loads(path.read_text()))
+    except (json.JSONDecodeError, TypeError) as e:
+        raise PaddyError(f"{path} is damaged or was written by another paddy ({type(e).__name__}); run `paddy cv` again") from None
+
+
+def write_cv(folder, cv):
+    "Write a CVResult as the folder's cv.json (atomically)."
+    write_json(Path(folder) / CV_JSON, dataclasses.asdict(cv))
 
 
 def expand(names, weights, runs_dir="runs"):
@@ -222,7 +251,7 @@ def expand(names, weights, runs_dir="runs"):
     out_names, out_weights = [], []
     for name, w in zip(names, weights):
         cv = load_cv(Path(runs_dir) / name) or load_cv(name)
-        parts = cv["runs"] if cv else [name]
+        parts = cv.runs if cv else [name]
         out_names += parts
         out_weights += [w / len(parts)] * len(parts)
     return out_names, out_weights

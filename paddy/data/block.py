@@ -1,11 +1,12 @@
-"""The DataBlock builder: fastai's recipe (presizing: a resize to the item size per item, augment and normalize per batch) and its DataLoaders for
+"""The DataBlock builder: fastai's recipe (presizing: a resize to the item size per item, augment and normalize per batch)
+with the target block the task asks for (CategoryBlock, MultiCategoryBlock, RegressionBlock), and its DataLoaders for
 training and for test images."""
+import numpy as np
 import pandas as pd
 
-from paddy.data.layout import data_root, train_items
-from paddy.data.split import fold_valid_idx, stratified_split
+from paddy import scoring
+from paddy.data import split
 from paddy.errors import PaddyError
-from paddy.models import targets
 
 
 def item_resize(size, method):
@@ -15,19 +16,26 @@ def item_resize(size, method):
     return Resize(tuple(size), method=kind, pad_mode=PadMode.Zeros)
 
 
-def datablock(vocab, valid_idx, size, item_size, resize="squish", min_scale=0.75, flip=True, mean=None, std=None, unreadable=(), extra=()):
-    """The DataBlock over a frame with `path` and `label` columns: resized to `item_size` per item, augment and normalize per batch; `unreadable` paths read as black.
-    `extra` [(column, vocab)] adds a target per column after label (paddy/models/targets.py)."""
+def target_block(task, vocab):
+    "(fastai block, getter) of the target column `y`: classes, space-separated tags, or a standardized value (`y_std`)."
+    from fastai.vision.all import CategoryBlock, ColReader, MultiCategoryBlock, RegressionBlock
+    if task == "multi": return MultiCategoryBlock(vocab=list(vocab)), ColReader("y", label_delim=" ")
+    if task == "regression": return RegressionBlock(), ColReader("y_std")
+    return CategoryBlock(vocab=list(vocab)), ColReader("y")
+
+
+def datablock(task, vocab, valid_idx, size, item_size, resize="squish", min_scale=0.75, flip=True, mean=None, std=None, unreadable=(), extra=()):
+    """The DataBlock over a frame with `path` and target columns: resized to `item_size` per item, augment and normalize
+    per batch; `unreadable` paths read as black. `extra` [(column, vocab)] adds a class head per column (paddy/models/targets.py)."""
     from fastai.vision.all import DataBlock, ImageBlock, CategoryBlock, ColReader, IndexSplitter, Normalize
     from paddy.data.augment import batch_augment
     from paddy.data.images import OpenImage
     batch_tfms = batch_augment(size, min_scale, flip)
     if mean is not None: batch_tfms.append(Normalize.from_stats(mean, std))
-    ys = [("label", vocab), *extra]
-    return DataBlock(blocks=(ImageBlock, *[CategoryBlock(vocab=list(v)) for _, v in ys]), n_inp=1,
-                     get_x=OpenImage(max(item_size), unreadable), get_y=[ColReader(c) for c, _ in ys],
-                     splitter=IndexSplitter(valid_idx),
-                     item_tfms=item_resize(item_size, resize), batch_tfms=batch_tfms)
+    y_block, get_y = target_block(task, vocab)
+    return DataBlock(blocks=(ImageBlock, y_block, *[CategoryBlock(vocab=list(v)) for _, v in extra]), n_inp=1,
+                     get_x=OpenImage(max(item_size), unreadable), get_y=[get_y, *[ColReader(c) for c, _ in extra]],
+                     splitter=IndexSplitter(valid_idx), item_tfms=item_resize(item_size, resize), batch_tfms=batch_tfms)
 
 
 def seed(value, deterministic=False):
@@ -39,40 +47,62 @@ def seed(value, deterministic=False):
     if not deterministic: torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = False, True
 
 
-def dataloaders(cfg, spec, items=None, train_only=None):
-    """Train/valid DataLoaders for a Config and a ModelSpec: the fastai recipe, split stratified and seeded.
-    `train_only` rows (pseudo-labels, paddy/learn/pseudo.py) join the training part after the split, never validation."""
-    items = train_items(data_root(cfg.slug, cfg.data)) if items is None else items
-    vocab = sorted(items.label.unique())
-    if len(vocab) < 2: raise PaddyError(f"train.csv has only one label ({vocab[0]}); a classifier needs at least two")
+def classes(task, ys):
+    "The classes of a classification target in output order (tags for multi); [] for a regression."
+    if task == "regression": return []
+    return scoring.sort_classes(t for y in ys for t in str(y).split()) if task == "multi" else scoring.sort_classes(map(str, ys))
+
+
+def valid_split(cfg, task, items):
+    "Indices of the validation images of a run on `items`: stratified for the task, seeded, by fold and by group as `cfg` says."
+    groups = None
+    if cfg.group_col:
+        if cfg.group_col not in items.columns:
+            raise PaddyError(f"--group-col {cfg.group_col} is not a column of the training CSV; it has {', '.join(c for c in items.columns if c != 'path')}")
+        groups = items[cfg.group_col].tolist()
+    return split.valid_idx(split.strata(task, items.y), cfg.valid_pct, cfg.seed, cfg.folds, cfg.fold, groups)
+
+
+def target_stats(task, items, valid_idx):
+    "A regression's target mean and standard deviation over the training part (the model learns the standardized value); else {}."
+    if task != "regression": return {}
+    train = np.delete(np.asarray(items.y, dtype=np.float64), valid_idx)
+    return dict(target_mean=float(train.mean()), target_std=float(train.std()) or 1.0)
+
+
+def dataloaders(cfg, spec, task, items, valid_idx, stats=None, train_only=None, extra=()):
+    """Train/valid DataLoaders for a Config and a ModelSpec on `items` (id, y, path), validating on `valid_idx`.
+    `train_only` rows (pseudo-labels, paddy/learn/pseudo.py) join the training part, never validation; `stats` standardize
+    a regression's target; `extra` [(column, vocab)] are auxiliary class heads."""
+    vocab = classes(task, items.y)
+    if task != "regression" and len(vocab) < 2: raise PaddyError(f"the target has only one class ({vocab[0] if vocab else 'none'}); a classifier needs at least two")
+    if task == "regression" and len(set(items.y)) < 2: raise PaddyError("the target has one value for every image: nothing to learn")
     micro_bs = cfg.bs // cfg.accum
-    n_train = len(items) - int(round(len(items) * cfg.valid_pct))
+    n_train = len(items) - len(valid_idx)
     if micro_bs > n_train: raise PaddyError(f"batch size {micro_bs} is larger than the {n_train} training images; lower --bs")
     if cfg.cache:
         from paddy.data.cache import cached
         items = items.assign(path=cached(items.path, cfg.item_size, cfg.cache_dir, cfg.resize))
     seed(cfg.seed, cfg.deterministic)
-    valid_idx = fold_valid_idx(items.label, cfg.folds, cfg.fold, cfg.seed) if cfg.folds else stratified_split(items.label, cfg.valid_pct, cfg.seed)
-    if train_only is not None: items = pd.concat([items, train_only], ignore_index=True)  # after valid_idx: training only
-    block = datablock(vocab, valid_idx, cfg.size, cfg.item_size, cfg.resize, cfg.min_scale, cfg.flip, spec.mean, spec.std,
-                      extra=targets.extra(cfg, items))
+    if train_only is not None: items = pd.concat([items, train_only], ignore_index=True)  # after the split: training only
+    if stats: items = items.assign(y_std=(np.asarray(items.y, dtype=np.float64) - stats["target_mean"]) / stats["target_std"])
+    block = datablock(task, vocab, valid_idx, cfg.size, cfg.item_size, cfg.resize, cfg.min_scale, cfg.flip, spec.mean, spec.std, extra=extra)
     from paddy.data.loader import WorkerBatchDL
     kw = {} if cfg.workers is None else dict(num_workers=cfg.workers)
     return block.dataloaders(items, bs=micro_bs, seed=cfg.seed, dl_type=WorkerBatchDL, **kw)
 
 
 def test_dataloader(meta, files, bs=64, workers=None, unreadable=(), tta=0):
-    """A DataLoader over test `files` with a run's transforms; `unreadable` ones read as black. With `tta` n, each batch
+    """A DataLoader over image `files` with a run's transforms; `unreadable` ones read as black. With `tta` n, each batch
     holds n augmented views of every image and the plain one (paddy.data.loader.TTADL). `meta`: the run's RunMeta."""
-    vocab = meta.vocab
     readable = [f for f in files if f not in unreadable]
     if meta.config.get("cache") and readable:
         from paddy.data.cache import cached
         small = dict(zip(readable, cached(readable, meta.item_size, meta.config["cache_dir"], meta.resize)))
         files = [small.get(f, f) for f in files]
     from paddy.data.loader import TTADL, WorkerBatchDL
-    stub = pd.DataFrame({"path": [files[0], files[0]], "label": [vocab[0], vocab[0]]})
-    block = datablock(vocab, [1], meta.size, meta.item_size, meta.resize, meta.min_scale, meta.flip, meta.mean, meta.std, unreadable)
+    stub = pd.DataFrame({"path": [files[0], files[0]], "y": ["_", "_"]})  # only the images' transforms matter here
+    block = datablock("single", ["_"], [1], meta.size, meta.item_size, meta.resize, meta.min_scale, meta.flip, meta.mean, meta.std, unreadable)
     kw = {} if workers is None else dict(num_workers=workers)
     dls = block.dataloaders(stub, bs=bs, dl_type=WorkerBatchDL, **kw)
     dl = dls.test_dl(list(files), bs=bs, rm_type_tfms=0, **kw, **(dict(cls=TTADL) if tta else {}))

@@ -1,6 +1,7 @@
 """Opening images for training and prediction: EXIF rotation applied, any mode to RGB, big JPEGs decoded small.
 
-Modes: 16-bit grayscale is scaled to 8 bits (not clipped); transparency (RGBA, LA, palette with a transparent
+Modes: 16-bit grayscale is scaled to 8 bits by its real range (a file whose values stay within 0..4095 holds 12-bit
+data, as many medical and scientific cameras write, and is scaled from 4095, not 65535; others from 65535); transparency (RGBA, LA, palette with a transparent
 colour) is composited on black, the same fill as `--resize pad`; CMYK, palette and grayscale convert to RGB.
 A file PIL cannot decode to the end (corrupt, truncated, empty, not an image) raises OSError or a PIL error.
 """
@@ -12,14 +13,18 @@ from PIL import Image, ImageOps
 BLANK_SIDE = 64  # side of the black stand-in for an unreadable test image (resized like any other)
 
 
+def gray_bits(arr):
+    "The bit depth of gray values held in a 16- or 32-bit image: 8, 12 or 16 (the smallest that holds its maximum)."
+    top = float(arr.max()) if arr.size else 0
+    return 8 if top <= 255 else 12 if top <= 4095 else 16
+
+
 def to_rgb(im):
-    "Any PIL mode → RGB: 16/32-bit gray scaled to 0..255, transparency composited on black."
-    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
-        return Image.fromarray((np.asarray(im, dtype=np.uint32) >> 8).astype(np.uint8)).convert("RGB")
-    if im.mode in ("I", "F"):  # 32-bit gray from 16-bit files: values up to 65535
+    "Any PIL mode → RGB: 16/32-bit gray scaled from its bit depth to 0..255, transparency composited on black."
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         arr = np.asarray(im, dtype=np.float64)
-        scale = 255 / 65535 if arr.max() > 255 else 1
-        return Image.fromarray(np.clip(arr * scale, 0, 255).astype(np.uint8)).convert("RGB")
+        scale = 255.0 if im.mode == "F" and arr.size and arr.max() <= 1 else 255 / (2 ** gray_bits(arr) - 1)  # float images in 0..1
+        return Image.fromarray(np.clip(np.round(arr * scale), 0, 255).astype(np.uint8)).convert("RGB")
     if (im.mode == "P" and "transparency" in im.info) or im.mode in ("LA", "PA", "La"):
         im = im.convert("RGBA")
     if im.mode in ("RGBA", "RGBa"):

@@ -1,15 +1,14 @@
-"""A competition's folder: where it is (a kernel's input, data/<slug>, or --data), its layout, its CSVs, and the
-training labels checked against the image folders."""
+"""A competition's folder: where it is (a kernel's input, data/<slug>, or --data), its CSVs, and its images found by id."""
 import os
+from collections import defaultdict
 from pathlib import Path
 
 import pandas as pd
 
-from paddy.errors import PaddyError, warn
+from paddy.errors import PaddyError
 
 
 SLUG = "paddy-disease-classification"
-LAYOUT = ("train_images", "test_images", "train.csv", "sample_submission.csv")
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
@@ -32,17 +31,8 @@ def data_root(slug=SLUG, data=None) -> Path:
     return root
 
 
-def check_layout(root):
-    "Refuse a data folder that lacks any of train_images/, test_images/, train.csv, sample_submission.csv."
-    root = Path(root)
-    if not root.is_dir(): raise PaddyError(f"data folder {root} does not exist; pass --data DIR or run `make data`")
-    missing = [p for p in LAYOUT if not (root / p).exists()]
-    if missing: raise PaddyError(f"{root} is missing {', '.join(missing)}; a competition folder needs {', '.join(LAYOUT)}")
-    return root
-
-
-def read_csv(path, columns):
-    "Read a CSV as strings and check it has `columns`."
+def read_csv(path, columns=()):
+    "Read a CSV as strings (a label `0` stays `0`, an id `007` stays `007`) and check it has `columns`."
     if not Path(path).is_file(): raise PaddyError(f"{path} not found; check --data")
     try: df = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
@@ -52,34 +42,46 @@ def read_csv(path, columns):
     return df
 
 
+def walk(root):
+    "Every file under `root`, symlinked folders followed (Kaggle mounts inputs as links), hidden folders skipped."
+    for folder, dirs, names in os.walk(root, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__MACOSX")
+        for name in sorted(names):
+            if not name.startswith("."): yield Path(folder) / name
+
+
 def image_files(folder):
-    "Image files under `folder`, sorted by name (test predictions depend on this order)."
-    return sorted((p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_EXTS and p.is_file()), key=lambda p: p.name)
+    "Image files under `folder`, sorted by name."
+    return sorted((p for p in walk(folder) if p.suffix.lower() in IMAGE_EXTS), key=lambda p: p.name)
 
 
-def train_items(root):
-    """train.csv joined to train_images/<label>/<image_id>: a frame of image_id, label, path. Disagreements are errors;
-    images train.csv does not list, and empty folders, are ignored with one warning (the csv is the source of truth)."""
-    root = check_layout(root)
-    df = read_csv(root / "train.csv", ["image_id", "label"])
-    on_disk = {}
-    for p in image_files(root / "train_images"):
-        if p.name in on_disk: raise PaddyError(f"image {p.name} appears twice under train_images ({on_disk[p.name].parent.name}, {p.parent.name}); keep one")
-        on_disk[p.name] = p
-    dup = df.image_id[df.image_id.duplicated()]
-    if len(dup): raise PaddyError(f"train.csv lists {len(dup)} image_id(s) twice, e.g. {', '.join(dup[:3])}; keep one row per image")
-    absent = [i for i in df.image_id if i not in on_disk]
-    if absent: raise PaddyError(f"train.csv lists {len(absent)} image(s) not under train_images, e.g. {', '.join(absent[:3])}")
-    df["path"] = [on_disk[i] for i in df.image_id]
-    wrong = df[[p.parent.name != lbl for p, lbl in zip(df.path, df.label)]]
-    if len(wrong):
-        eg = ", ".join(f"{r.image_id} (csv {r.label}, folder {r.path.parent.name})" for r in wrong.head(3).itertuples())
-        raise PaddyError(f"{len(wrong)} image(s) sit in a folder other than their train.csv label, e.g. {eg}; fix train.csv or move the files")
-    if len(df) == 0: raise PaddyError(f"{root/'train.csv'} lists no images")
-    unlisted = sorted(set(on_disk) - set(df.image_id))
-    empty = sorted(d.name for d in (root / "train_images").iterdir() if d.is_dir() and not any(p.parent == d for p in on_disk.values()))
-    if unlisted or empty:
-        warn("ignoring " + "; ".join(filter(None, [
-            unlisted and f"{len(unlisted)} image(s) under train_images that train.csv does not list, e.g. {', '.join(unlisted[:3])}",
-            empty and f"{len(empty)} folder(s) under train_images with no images: {', '.join(empty[:3])}"])))
-    return df.reset_index(drop=True)
+class ImageIndex:
+    """Every image under a folder, found by id: its exact file name, or its name without the extension (ids without
+    an extension, as APTOS's), or its path from the folder. One id matching two files is an error naming both."""
+
+    def __init__(self, root):
+        self.root, self.by_name, self.by_stem = Path(root), defaultdict(list), defaultdict(list)
+        for p in image_files(root):
+            self.by_name[p.name].append(p)
+            self.by_stem[p.stem].append(p)
+
+    def __len__(self): return sum(map(len, self.by_name.values()))
+
+    def find(self, image_id):
+        "The file of `image_id`, or None."
+        found = self.by_name.get(image_id) or self.by_stem.get(image_id)
+        if not found and "/" in image_id and (self.root / image_id).is_file(): found = [self.root / image_id]
+        if found and len(found) > 1:
+            raise PaddyError(f"id {image_id} matches {len(found)} images: {', '.join(str(p.relative_to(self.root)) for p in found[:3])}; "
+                             "keep one of them, or point --data at a folder that holds one copy")
+        return found[0] if found else None
+
+    def paths(self, ids, what):
+        "The files of `ids`; ids without an image are an error naming a few of them and `what` listed them."
+        found = [self.find(str(i)) for i in ids]
+        absent = [i for i, p in zip(ids, found) if p is None]
+        if absent:
+            hint = (f"; {', '.join(p.name for p in self.root.glob('*.zip'))} may hold them: extract it into {self.root}"
+                    if any(self.root.glob("*.zip")) else "; the data is incomplete")
+            raise PaddyError(f"{what} lists {len(absent)} id(s) with no image under {self.root}, e.g. {', '.join(map(str, absent[:3]))}{hint}")
+        return found

@@ -1,8 +1,14 @@
-"""The validation split: stratified by label and seeded, or stratified K-fold (`--folds K --fold I`)."""
+"""The validation split: stratified and seeded, or stratified K-fold (`--folds K --fold I`), with `--group-col` keeping
+each group (a patient, a photographer) on one side. Strata: the label; for tags, each image's rarest tag; for a
+regression, the target's decile."""
+import warnings
+
 import numpy as np
 import pandas as pd
 
 from paddy.errors import PaddyError
+
+REGRESSION_BINS = 10
 
 
 def check(cfg):
@@ -12,6 +18,17 @@ def check(cfg):
         raise PaddyError("--folds K and --fold I go together, e.g. --folds 5 --fold 0; `paddy cv --folds 5` trains every fold")
     if not (isinstance(cfg.folds, int) and isinstance(cfg.fold, int) and cfg.folds >= 2 and 0 <= cfg.fold < cfg.folds):
         raise PaddyError(f"bad --folds {cfg.folds!r} --fold {cfg.fold!r}: give K >= 2 and I from 0 to K-1")
+
+
+def strata(task, ys):
+    "What a split keeps in proportion: the label (single, ordinal), the rarest tag (multi), the decile (regression)."
+    if task == "regression":
+        values = pd.Series(ys, dtype=float)
+        return pd.qcut(values.rank(method="first"), min(REGRESSION_BINS, len(values)), labels=False).astype(str).tolist()
+    if task == "multi":
+        counts = pd.Series([t for y in ys for t in str(y).split()]).value_counts()
+        return [min(str(y).split(), key=lambda t: (counts[t], t)) if str(y).split() else "" for y in ys]
+    return list(ys)
 
 
 def stratified_split(labels, valid_pct=0.2, seed=42):
@@ -40,6 +57,24 @@ def assign_folds(labels, k, seed=42):
     return fold
 
 
-def fold_valid_idx(labels, k, i, seed=42):
-    "Indices of fold `i` of `k`: the validation set of that fold's run."
-    return np.flatnonzero(assign_folds(labels, k, seed) == i).tolist()
+def group_folds(labels, groups, k, seed=42):
+    "The fold of every item with each group in one fold, the labels as even across folds as the groups allow (scikit-learn's StratifiedGroupKFold)."
+    from sklearn.model_selection import StratifiedGroupKFold
+    groups = list(groups)
+    if len(set(groups)) < k: raise PaddyError(f"--group-col has {len(set(groups))} group(s), fewer than the {k} folds or splits it must fill")
+    fold = np.empty(len(groups), dtype=int)
+    with warnings.catch_warnings():  # "The least populated class has only n members": expected with rare labels
+        warnings.simplefilter("ignore", UserWarning)
+        for i, (_, idx) in enumerate(StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(groups)), list(labels), groups)):
+            fold[idx] = i
+    return fold
+
+
+def valid_idx(labels, valid_pct=0.2, seed=42, folds=None, fold=None, groups=None):
+    """Indices of the validation images: fold `fold` of `folds` when given, else `valid_pct` of each stratum; with
+    `groups`, whole groups (the validation share is then 1/round(1/valid_pct), one of that many grouped folds)."""
+    if groups is not None:
+        k = folds or max(2, int(round(1 / valid_pct)))
+        return np.flatnonzero(group_folds(labels, groups, k, seed) == (fold or 0)).tolist()
+    if folds: return np.flatnonzero(assign_folds(labels, folds, seed) == fold).tolist()
+    return stratified_split(labels, valid_pct, seed)

@@ -19,8 +19,8 @@ def check(cfg):
     if not ok: raise PaddyError(f"bad --pseudo-threshold {cfg.pseudo_threshold!r}: give a probability from 0 to 1, e.g. 0.9")
     cfg.pseudo_threshold = float(cfg.pseudo_threshold)
     if cfg.pseudo is None: return
-    if len(cfg.targets) > 1:
-        raise PaddyError(f"--pseudo labels test images with `label` only, not {', '.join(cfg.targets[1:])}: train pseudo-labelled runs with --targets label")
+    if cfg.aux_targets:
+        raise PaddyError(f"--pseudo labels test images with the target only, not {', '.join(cfg.aux_targets)}: drop --aux-targets")
     kind, _ = source(cfg.pseudo, cfg.runs_dir)
     if kind == "csv" and cfg.pseudo_threshold > 0:
         raise PaddyError(f"--pseudo {cfg.pseudo} is a submission CSV: labels without probabilities, so no threshold can pick the confident ones; "
@@ -55,36 +55,39 @@ def predictions(cfg):
         return list(sub[sub.columns[0]]), None, None, list(sub[sub.columns[1]])
     names, weights = blend.members(str(path), cfg.runs_dir) if kind == "blend" else ([str(path)], None)
     names, weights = runs.expand(names, weights, cfg.runs_dir)
-    ids, probs, vocab = predict.ensemble([runs.find(n, cfg.runs_dir) for n in names], weights)
+    ids, probs, metas = predict.ensemble([runs.find(n, cfg.runs_dir) for n in names], weights)
+    vocab = metas[0].vocab
     return ids, vocab, probs, [vocab[i] for i in np.asarray(probs).argmax(1)]
 
 
-def rows(cfg, items):
-    """The confident test images as training rows (image_id, label, path, pseudo=True) for a run on train `items`, or
-    None without --pseudo. Test images that do not decode are left out (one warning); with the cache on, their paths
-    are cached copies."""
+def rows(cfg, comp, items, index=None):
+    """The confident test images as training rows (id, y, path, pseudo=True) for a run on train `items` of competition
+    `comp`, or None without --pseudo. Test images that do not decode are left out (one warning); with the cache on,
+    their paths are cached copies."""
     if cfg.pseudo is None: return None
     import numpy as np
     import pandas as pd
     from paddy import errors
-    from paddy.data import checks, layout
-    from paddy.data.layout import data_root
-    root, vocab = data_root(cfg.slug, cfg.data), sorted(items.label.unique())
+    from paddy.data import checks
+    from paddy.data.block import classes
+    from paddy.data.competition import test_items
+    vocab = classes(comp.task, items.y)
     ids, source_vocab, probs, labels = predictions(cfg)
     if (source_vocab is not None and list(source_vocab) != list(vocab)) or not set(labels) <= set(vocab):
-        raise PaddyError(f"--pseudo {cfg.pseudo} predicts other labels than train.csv has; use a source trained on this competition")
-    files = layout.image_files(Path(root) / "test_images")
-    on_disk = {f.name: f for f in files}
+        raise PaddyError(f"--pseudo {cfg.pseudo} predicts other labels than the training data has; use a source trained on this competition")
+    tests = test_items(comp, index)
+    on_disk = dict(zip(tests.id, tests.path))
     absent = [i for i in ids if i not in on_disk]
-    if absent: raise PaddyError(f"--pseudo {cfg.pseudo} predicted {len(absent)} image(s) not under {Path(root) / 'test_images'}, e.g. "
+    if absent: raise PaddyError(f"--pseudo {cfg.pseudo} predicted {len(absent)} image(s) that are not this competition's test images, e.g. "
                                 f"{', '.join(absent[:3])}; it was predicted on other data")
     keep = np.ones(len(ids), bool) if probs is None else np.asarray(probs).max(1) >= cfg.pseudo_threshold
-    picked = pd.DataFrame(dict(image_id=ids, label=labels, path=[on_disk[i] for i in ids]))[keep]
+    picked = pd.DataFrame(dict(id=ids, y=labels, path=[on_disk[i] for i in ids]))[keep]
     bad = checks.scan(picked.path)
     if bad: errors.warn(f"leaving {len(bad)} unreadable test image(s) out of the pseudo-labels: {checks.describe_bad(bad)}")
     picked = picked[~picked.path.isin(list(bad))]
-    if cfg.cache and len(picked):  # the whole test folder, as `paddy predict` caches it: one copy serves both
+    if cfg.cache and len(picked):  # every test image, as `paddy predict` caches them: one copy serves both
         from paddy.data.cache import cached
+        files = list(tests.path)
         small = dict(zip(files, cached(files, cfg.item_size, cfg.cache_dir, cfg.resize)))
         picked = picked.assign(path=[small[p] for p in picked.path])
     return picked.assign(pseudo=True).reset_index(drop=True)
@@ -96,7 +99,7 @@ def meta(cfg, dls):
     items = dls.train_ds.items
     used = items[items["pseudo"].eq(True)] if "pseudo" in items else items.iloc[:0]
     return dict(pseudo=dict(source=cfg.pseudo, kind=source(cfg.pseudo, cfg.runs_dir)[0], threshold=cfg.pseudo_threshold,
-                            n=len(used), images=dict(zip(used.image_id, used.label))))
+                            n=len(used), images=dict(zip(used.id, used.y))))
 
 
 def note(meta):

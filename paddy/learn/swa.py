@@ -1,9 +1,10 @@
 """Weight averaging along a run: `--swa K` averages the weights after each of the last K epochs (timm's
 avg_checkpoints, summed in memory as the epochs end rather than read back from files), recomputes the batch-norm
 statistics of the average on the training data (torch's update_bn), validates it, and keeps whichever of the final and
-the averaged weights validates better (lower error; on a tie, lower loss). meta.json records both. The running sum is
+the averaged weights validates better (by the competition's metric; on a tie, lower loss). meta.json records both. The running sum is
 part of each epoch's checkpoint, so a resumed run averages the same epochs."""
 from paddy.errors import PaddyError
+from paddy.scoring import better
 
 
 def check(cfg):
@@ -43,30 +44,34 @@ def restore(learn, tensors, info):
     cb.sum, cb.n = {k[len("swa."):]: v.float() for k, v in tensors.items() if k.startswith("swa.")}, info["swa_epochs"]
 
 
-def score(learn):
-    "Validation loss and (label) error of the model as it is now."
-    loss, error, *_ = learn.validate()
-    return dict(valid_loss=float(loss), valid_error=float(error))
+def score(learn, metric):
+    "Validation loss, the competition's metric and (a class target's) error rate of the model as it is now."
+    values = learn.validate()
+    names = [m.name for m in learn.metrics]
+    out = dict(valid_loss=float(values[0]), **{n: float(v) for n, v in zip(names, values[1:]) if n in (metric, "error_rate")})
+    return out | {metric: out.get(metric, out.get("error_rate"))}  # metric error_rate: fastai's own column
 
 
-def finish(learn):
-    """With --swa: validate the final weights and the average (batch norm recomputed), leave the better in the model,
-    and return the RunMeta fields (both scores, which was kept, and its valid_error); else {}."""
+def finish(learn, metric):
+    """With --swa: validate the final weights and the average (batch norm recomputed), leave the one better by the
+    competition's metric (on a tie, by loss) in the model, and return the RunMeta fields (both scores, which was kept,
+    and its valid_error); else {}."""
     import torch
     from paddy.learn.distributed import unwrap
     cb = _find(learn)
     if cb is None or not cb.n: return {}
     model = unwrap(learn.model)
     final_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    final = score(learn)
+    final = score(learn, metric)
     model.load_state_dict(cb.averaged())
     torch.optim.swa_utils.update_bn(learn.dls.train, model)
-    averaged = score(learn)
-    keep = (averaged["valid_error"], averaged["valid_loss"]) < (final["valid_error"], final["valid_loss"])
+    averaged = score(learn, metric)
+    tie = averaged[metric] == final[metric]
+    keep = averaged["valid_loss"] < final["valid_loss"] if tie else better(metric, averaged[metric], final[metric])
     if not keep: model.load_state_dict(final_state)
     kept = averaged if keep else final
-    return dict(swa=dict(epochs=cb.n, first_epoch=cb.first, final=final, averaged=averaged, kept="averaged" if keep else "final"),
-                valid_error=kept["valid_error"])
+    return dict(swa=dict(epochs=cb.n, first_epoch=cb.first, metric=metric, final=final, averaged=averaged, kept="averaged" if keep else "final"),
+                valid_error=kept.get("error_rate"))
 
 
 def note(metas):

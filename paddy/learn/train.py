@@ -1,27 +1,29 @@
 """The trainer: a fastai Learner over a timm model, lr_find, fine_tune or fit_one_cycle, and the run folder."""
-import sys, time
+import dataclasses, sys, time
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 from fastai.callback.core import Callback
 from fastcore.basics import noop
 
 from paddy import errors, runs
-from paddy.data import block, checks, layout
+from paddy.data import block, checks, competition
+from paddy.data.layout import ImageIndex
 from paddy.errors import PaddyError
 from paddy.learn import distributed, options, pseudo, swa, tracking, valid
 from paddy.learn.checkpoint import Checkpoint, ResumedFit, restore_opt, restore_state, resumable
 from paddy.models import precision, targets, zoo
 
 
-def learner(dls, spec, cfg, path="."):
+def learner(dls, spec, cfg, comp, stats=None, path="."):
     """fastai's vision_learner for `spec`, spelled out over `zoo.create_model` (its timm branch: default_split, frozen
-    when pretrained), with error_rate, gradient accumulation and the resolved precision."""
+    when pretrained), with the task's loss, the competition's metric, gradient accumulation and the resolved precision."""
     from fastai.vision.all import GradientAccumulation, Learner, default_split
     cbs = ([GradientAccumulation(cfg.bs)] if cfg.accum > 1 else []) + options.callbacks(cfg)
-    heads = targets.head_kwargs(cfg, dls)
+    heads = targets.head_kwargs(cfg, comp.task, comp.metric, dls, stats)
     try: model = zoo.create_model(spec.timm_name, heads.pop("n_out"), cfg.pretrained, cfg.weights)
     except (OSError, RuntimeError) as e:  # hub unreachable (OSError), or a weights file that does not fit
         if not cfg.pretrained: raise
@@ -83,40 +85,55 @@ def bars_off(learn):
     return learn
 
 
-def describe(cfg, spec, prec):
-    "The RunMeta of a run from its settings: what predict needs, the full config, and versions."
+def describe(cfg, spec, prec, comp):
+    "The RunMeta of a run from its settings: what predict needs, the competition as detected, the full config, and versions."
     return runs.RunMeta(name=cfg.run_name, arch=cfg.arch, timm_name=spec.timm_name, size=list(cfg.size),
                         item_size=list(cfg.item_size), resize=cfg.resize, min_scale=cfg.min_scale, flip=cfg.flip, mean=list(spec.mean),
                         std=list(spec.std), precision=prec, channels_last=precision.channels_last(cfg.channels_last, prec),
-                        config=cfg.to_dict(), versions=runs.versions())
+                        competition=dataclasses.asdict(comp), config=cfg.to_dict(), versions=runs.versions())
 
 
-def usable_items(cfg):
-    "train.csv's images minus those that do not decode (one warning names them). Returns (items, {image_id: reason})."
-    from paddy.data.layout import data_root
-    items = layout.train_items(data_root(cfg.slug, cfg.data))
+def usable_items(items):
+    "The training images minus those that do not decode (one warning names them). Returns (items, {id: reason})."
     bad = checks.scan(items.path)
     if len(bad) == len(items): raise PaddyError(f"none of the {len(items)} training images decodes, e.g. {checks.describe_bad(bad)}")
     if bad: errors.warn(f"skipping {len(bad)} unreadable training image(s) of {len(items)}: {checks.describe_bad(bad)}")
-    return items[~items.path.isin(list(bad))].reset_index(drop=True), {Path(p).name: r for p, r in bad.items()}
+    why = {str(p): r for p, r in bad.items()}
+    return items[~items.path.isin(list(bad))].reset_index(drop=True), {i: why[str(p)] for i, p in zip(items.id, items.path) if str(p) in why}
+
+
+class Prepared(NamedTuple):
+    "Everything a run needs before its Learner: the model's spec and precision, the competition, DataLoaders, skipped images, target statistics."
+    spec: zoo.ModelSpec
+    precision: str
+    comp: competition.Competition
+    dls: object
+    skipped: dict
+    stats: dict
 
 
 def prepare(cfg):
-    "Everything before training, checked in the cheap order: arch and size, precision, then the data (every image decoded once)."
+    """Everything before training, checked in the cheap order: arch and size, precision, the competition's description,
+    then the data (every image decoded once)."""
     spec = zoo.spec(cfg.arch)
     spec.check_size(cfg.size)
     prec = precision.resolve(cfg.precision)
-    items, skipped = usable_items(cfg)
-    dls = block.dataloaders(cfg, spec, items, pseudo.rows(cfg, items))
-    return spec, prec, dls, skipped
+    comp = competition.from_config(cfg)
+    options.check_task(cfg, comp.task)
+    index = ImageIndex(comp.root)
+    items, skipped = usable_items(competition.train_items(comp, index))
+    valid_idx = block.valid_split(cfg, comp.task, items)
+    stats = block.target_stats(comp.task, items, valid_idx)
+    dls = block.dataloaders(cfg, spec, comp.task, items, valid_idx, stats, pseudo.rows(cfg, comp, items, index), targets.extra(cfg, items, comp.task))
+    return Prepared(spec, prec, comp, dls, skipped, stats)
 
 
 def lr_find(cfg):
     "Run lr_find for `cfg` into its run folder; returns the suggestions."
-    spec, prec, dls, _ = prepare(cfg)
+    p = prepare(cfg)
     folder = Path(cfg.runs_dir) / cfg.run_name
     folder.mkdir(parents=True, exist_ok=True)
-    return suggest_lr(learner(dls, spec, cfg, folder), folder)
+    return suggest_lr(learner(p.dls, p.spec, cfg, p.comp, p.stats, folder), folder)
 
 
 def phases(cfg, lr):
@@ -149,12 +166,13 @@ def train(cfg, resume=False):
     """Train a run from a Config; returns its folder (runs/<name>/) with weights, meta.json and history.csv.
     Each finished epoch is checkpointed; `resume` continues the run folder's unfinished run from its checkpoint."""
     distributed.setup()  # each process's GPU, before any data or model is put on one
-    spec, prec, dls, skipped = prepare(cfg)
+    spec, prec, comp, dls, skipped, stats = prepare(cfg)
+    if distributed.rank() == 0: print("\n".join(competition.summary(comp)[:2]), flush=True)
     folder = distributed.run_folder(Path(cfg.runs_dir) / cfg.run_name)  # rank 0's; other ranks write a scratch copy
-    meta = replace(describe(cfg, spec, prec), vocab=targets.vocabs(dls)[0], n_train=len(dls.train_ds), n_valid=len(dls.valid_ds),
-                   skipped_images=skipped, **targets.meta(cfg, dls), **distributed.meta(), **pseudo.meta(cfg, dls))
+    meta = replace(describe(cfg, spec, prec, comp), n_train=len(dls.train_ds), n_valid=len(dls.valid_ds), skipped_images=skipped,
+                   **stats, **targets.meta(cfg, comp, dls), **distributed.meta(), **pseudo.meta(cfg, dls))
     saved = resumable(folder, meta) if resume else None
-    learn = learner(dls, spec, cfg, folder)  # weights that fail to load leave no run folder behind
+    learn = learner(dls, spec, cfg, comp, stats, folder)  # weights that fail to load leave no run folder behind
     if not resume: runs.start(folder, meta)
     lr = saved[1]["lr"] if saved else cfg.lr
     total = cfg.epochs + (cfg.method == "fine_tune")
@@ -167,13 +185,13 @@ def train(cfg, resume=False):
         learn.add_cbs([history, Checkpoint(folder, history, dict(lr=lr, epochs_total=total)), *tracking.callbacks(cfg, folder),
                        *swa.callbacks(cfg, history)])
         with distributed.context(learn, cfg.size): fit(learn, cfg, lr, history, saved)
-    averaged = swa.finish(learn)  # --swa: the final or the averaged weights, whichever validates better
+    averaged = swa.finish(learn, comp.metric)  # --swa: the final or the averaged weights, whichever validates better
     runs.save_weights(folder, learn.model)
     hist = history.frame()
     meta = replace(meta, lr=lr, train_seconds=round(time.time() - start, 1), history=hist.to_dict("records"),
                    valid_error=float(hist["error_rate"].iloc[-1]) if "error_rate" in hist else None)
     meta = replace(meta, **averaged)  # --swa: its scores, and the valid_error of the weights kept
-    if distributed.rank() == 0: meta = replace(meta, **valid.save(folder, valid.evaluate(learn, meta, workers=cfg.workers)))  # for the report
+    if distributed.rank() == 0: meta = replace(meta, **valid.save(folder, meta, valid.evaluate(learn, meta, workers=cfg.workers)))  # decoder, scores, report
     runs.finish(folder, meta, hist)
     release(learn)
     return folder

@@ -1,56 +1,85 @@
-"""What the model predicts: one head per train.csv column in `targets` (recipe part 4), their loss and error metrics.
+"""What the model predicts: the competition's target as one head (class logits, tag logits, or one standardized value),
+then, for a class target, one head per auxiliary column of `--aux-targets` (recipe part 4: the variety helps the model
+learn the disease). One linear layer gives all heads: its outputs are the heads' logits side by side.
 
-The first target is always `label`, the submission's; the others (e.g. `variety`) only help the model learn features.
-One linear layer gives all heads: its outputs are the heads' logits side by side, in the order of `targets`.
+Per task: single-label and ordinal train with cross-entropy (label smoothing optional), multi-label with fastai's
+BCEWithLogitsLossFlat, a regression with MSE on the standardized target. The activation turns the target head's
+outputs into what is saved and scored: softmax probabilities, sigmoid probabilities, or the value in the target's units.
 """
+from paddy import scoring
 from paddy.errors import PaddyError
+
+CLASS_TASKS = ("single", "ordinal")
 
 
 def check(cfg):
-    "Normalize `targets` ('label,variety' or a list) to a tuple starting with label."
-    given = cfg.targets.split(",") if isinstance(cfg.targets, str) else list(cfg.targets)
+    "Normalize `aux_targets` ('variety' or a list) to a tuple of distinct names."
+    given = cfg.aux_targets.split(",") if isinstance(cfg.aux_targets, str) else list(cfg.aux_targets or ())
     names = tuple(str(t).strip() for t in given)
-    if not names or not all(names) or len(set(names)) != len(names):
-        raise PaddyError(f"bad --targets {cfg.targets!r}: give distinct train.csv columns, e.g. --targets label,variety")
-    if names[0] != "label": raise PaddyError(f"--targets must start with label (the submission's target), e.g. --targets label,{names[0]}")
-    cfg.targets = names
+    if not all(names) or len(set(names)) != len(names):
+        raise PaddyError(f"bad --aux-targets {cfg.aux_targets!r}: give distinct training CSV columns, e.g. --aux-targets variety")
+    cfg.aux_targets = names
 
 
-def extra(cfg, items):
-    "[(column, vocab)] of the targets after `label`, checked against the columns of train.csv."
-    missing = [c for c in cfg.targets[1:] if c not in items.columns or c == "path"]
+def extra(cfg, items, task):
+    "[(column, vocab)] of the auxiliary targets, checked against the training CSV's columns and the task."
+    if not cfg.aux_targets: return []
+    if task not in CLASS_TASKS: raise PaddyError(f"--aux-targets adds class heads beside a class target; this is a {task} task: drop it")
+    missing = [c for c in cfg.aux_targets if c not in items.columns or c in ("id", "y", "path")]
     if missing:
-        have = ", ".join(c for c in items.columns if c != "path")
-        raise PaddyError(f"--targets names {', '.join(missing)}, not a column of train.csv ({have})")
-    return [(c, sorted(items[c].unique())) for c in cfg.targets[1:]]
+        have = ", ".join(c for c in items.columns if c not in ("id", "y", "path"))
+        raise PaddyError(f"--aux-targets names {', '.join(missing)}, not a column of the training CSV ({have or 'none beside id and target'})")
+    return [(c, scoring.sort_classes(items[c].astype(str))) for c in cfg.aux_targets]
 
 
 def vocabs(dls):
-    "The vocabularies of the DataLoaders' targets, in the order of `targets`."
-    return [list(tl.vocab) for tl in dls.train_ds.tls[dls.n_inp:]]
+    "The vocabularies of the DataLoaders' class targets, in head order ([] for a regression's value)."
+    return [list(getattr(tl, "vocab", None) or []) for tl in dls.train_ds.tls[dls.n_inp:]]
 
 
-def meta(cfg, dls):
-    "The RunMeta fields of a run's heads: every target's vocabulary and the model's output width."
+def widths(task, dls):
+    "The output width of each head."
+    return [1 if task == "regression" else len(v) for v in vocabs(dls)]
+
+
+def meta(cfg, comp, dls):
+    "The RunMeta fields of a run's heads: the target's classes, every head's vocabulary and the model's output width."
+    names = ["+".join(comp.target), *cfg.aux_targets]
     vs = vocabs(dls)
-    return dict(targets=list(cfg.targets), vocabs=dict(zip(cfg.targets, vs)), n_out=sum(map(len, vs)))
+    return dict(vocab=vs[0], targets=names, vocabs=dict(zip(names, vs)), n_out=sum(widths(comp.task, dls)))
 
 
-def head_kwargs(cfg, dls):
-    "vision_learner's n_out, loss_func and metrics: one error rate per head (the label head's is `error_rate`)."
-    from fastai.vision.all import CrossEntropyLossFlat, LabelSmoothingCrossEntropyFlat, error_rate
-    sizes = [len(v) for v in vocabs(dls)]
+def head_kwargs(cfg, task, metric, dls, stats=None):
+    "vision_learner's n_out, loss_func and metrics: the competition's metric on the target head, and an error rate per class head."
+    from fastai.vision.all import BCEWithLogitsLossFlat, CrossEntropyLossFlat, LabelSmoothingCrossEntropyFlat, MSELossFlat, error_rate
+    from paddy.models.metric import TaskMetric
+    sizes, vocab = widths(task, dls), vocabs(dls)[0]
+    score = [] if metric == "error_rate" else [TaskMetric(task, metric, activation(task, sizes[0], stats), vocab, stats)]
+    if task == "multi": return dict(n_out=sizes[0], loss_func=BCEWithLogitsLossFlat(), metrics=score)
+    if task == "regression": return dict(n_out=1, loss_func=MSELossFlat(), metrics=score)
     if len(sizes) == 1:
         loss = LabelSmoothingCrossEntropyFlat(eps=cfg.label_smoothing) if cfg.label_smoothing else CrossEntropyLossFlat()
-        return dict(n_out=sizes[0], loss_func=loss, metrics=error_rate)
+        return dict(n_out=sizes[0], loss_func=loss, metrics=[error_rate, *score])
     bounds = [sum(sizes[:i]) for i in range(len(sizes) + 1)]
-    metrics = [HeadError(i, bounds[i], bounds[i + 1], "error_rate" if i == 0 else f"{name}_error")
-               for i, name in enumerate(cfg.targets)]
-    return dict(n_out=bounds[-1], loss_func=MultiTargetLoss(sizes, cfg.label_smoothing), metrics=metrics)
+    names = ["error_rate", *(f"{c}_error" for c in cfg.aux_targets)]
+    errors = [HeadError(i, bounds[i], bounds[i + 1], name) for i, name in enumerate(names)]
+    return dict(n_out=bounds[-1], loss_func=MultiTargetLoss(sizes, cfg.label_smoothing), metrics=[*errors, *score])
+
+
+def activation(task, n, stats=None):
+    "The target head's outputs (first `n` of the model's) → softmax probabilities, sigmoid probabilities, or the value."
+    mean, std = (stats or {}).get("target_mean", 0.0), (stats or {}).get("target_std", 1.0)
+
+    def act(x):
+        x = x[:, :n].float()
+        if task == "multi": return x.sigmoid()
+        if task == "regression": return x * std + mean
+        return x.softmax(-1)
+    return act
 
 
 class MultiTargetLoss:
-    "Sum over heads of the (label-smoothed) cross-entropy of each head's slice of the logits; probabilities are the label head's."
+    "Sum over heads of the (label-smoothed) cross-entropy of each head's slice of the logits; probabilities are the target head's."
     y_int = True  # integer targets: MixUp mixes the losses, not the targets
 
     def __init__(self, sizes, eps=0.0, reduction="mean"):
@@ -76,9 +105,25 @@ class HeadError:
         return error_rate(pred[:, self.start:self.stop], ys[self.i])
 
 
-def label_head(model, meta):
-    "The model of a run (RunMeta `meta`) restricted to its label head's logits (unchanged for a single-target run)."
+def target_head(model, meta):
+    "The model of a run (RunMeta `meta`) restricted to its target head's outputs (unchanged for a run with one head)."
     import torch.nn as nn
     from fastai.layers import Lambda
-    n = len(meta.vocab)
+    n = head_width(meta)
     return model if meta.n_out in (None, n) else nn.Sequential(model, Lambda(lambda x: x[:, :n]))
+
+
+def head_width(meta):
+    "The target head's output width in a run (RunMeta `meta`)."
+    return 1 if task_of(meta) == "regression" else len(meta.vocab)
+
+
+def task_of(meta):
+    "A run's task (runs from before tasks were detected are single-label)."
+    return (meta.competition or {}).get("task", "single")
+
+
+def run_activation(meta):
+    "The activation of a run's target head (RunMeta `meta`), with its target statistics."
+    return activation(task_of(meta), head_width(meta), dict(target_mean=meta.target_mean, target_std=meta.target_std)
+                      if meta.target_mean is not None else None)

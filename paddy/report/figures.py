@@ -17,9 +17,9 @@ class SavedInterpretation(ClassificationInterpretation):
     """fastai's ClassificationInterpretation over saved Preds (paddy.learn.valid): its plot_confusion_matrix and most_confused,
     without the Learner that fastai's runs on every call, and with a bincount matrix (fastai's takes C x C x N memory)."""
 
-    def __init__(self, preds): self.preds, self.vocab = preds, list(preds.vocab)
+    def __init__(self, preds, decoder=None): self.preds, self.decoder, self.vocab = preds, decoder, list(preds.vocab)
 
-    def confusion_matrix(self): return self.preds.confusion()
+    def confusion_matrix(self): return self.preds.confusion(self.decoder)
 
 
 def png(fig):
@@ -32,20 +32,20 @@ def png(fig):
 
 
 def history(rows):
-    "Training and validation loss (left) and the error rates (right) per epoch, from meta.json's history."
+    "Training and validation loss (left) and the metrics (right: the competition's, the error rates) per epoch, from meta.json's history."
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
     fig = Figure(figsize=(9, 3.2))
     losses, errors = fig.subplots(1, 2)
     epochs = [r["epoch"] + 1 for r in rows]
-    for ax, keys in ((losses, ("train_loss", "valid_loss")), (errors, [k for k in rows[0] if k.endswith("error_rate") or k.endswith("_error")])):
+    for ax, keys in ((losses, ("train_loss", "valid_loss")), (errors, [k for k in rows[0] if k not in ("epoch", "train_loss", "valid_loss", "time")])):
         for k in keys: ax.plot(epochs, [r[k] for r in rows], marker="o", label=k)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend()
         ax.grid(alpha=0.3)
     losses.set_title("loss")
-    errors.set_title("error")
+    errors.set_title("metrics")
     fig.tight_layout()
     return fig
 
@@ -86,15 +86,47 @@ def thumbnail(path):
     return im
 
 
-def fold_errors(errors, mean):
-    "Validation error of each fold, with the out-of-fold error as a line."
+def fold_scores(scores, overall, metric):
+    "The metric of each fold, with the out-of-fold score as a line."
     from matplotlib.figure import Figure
-    fig = Figure(figsize=(1.5 + 0.6 * len(errors), 3))
+    fig = Figure(figsize=(1.5 + 0.6 * len(scores), 3))
     ax = fig.subplots()
-    ax.bar([str(i) for i in range(len(errors))], errors, color="tab:blue")
-    ax.axhline(mean, color="tab:red")
-    ax.set_title(f"out of fold (red): {mean:.4f}", fontsize=10)
+    ax.bar([str(i) for i in range(len(scores))], scores, color="tab:blue")
+    ax.axhline(overall, color="tab:red")
+    ax.set_title(f"out of fold (red): {overall:.4f}", fontsize=10)
     ax.set_xlabel("fold")
-    ax.set_ylabel("error")
+    ax.set_ylabel(metric)
+    fig.tight_layout()
+    return fig
+
+
+def roc(positive, probs):
+    "The ROC curve of a binary target: `positive` (bool per image) against the positive class's probability."
+    from matplotlib.figure import Figure
+    from sklearn.metrics import roc_curve
+    fpr, tpr, _ = roc_curve(positive, probs)
+    fig = Figure(figsize=(4, 4))
+    ax = fig.subplots()
+    ax.plot(fpr, tpr, color="tab:blue")
+    ax.plot([0, 1], [0, 1], color="0.7", linestyle="--")
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def predicted_actual(actual, predicted):
+    "A regression's predictions against the actual values (left, with the diagonal), and the residuals' histogram (right)."
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(9, 3.6))
+    scatter, hist = fig.subplots(1, 2)
+    scatter.scatter(actual, predicted, s=8, alpha=0.5)
+    lo, hi = float(min(actual.min(), predicted.min())), float(max(actual.max(), predicted.max()))
+    scatter.plot([lo, hi], [lo, hi], color="tab:red")
+    scatter.set_xlabel("actual")
+    scatter.set_ylabel("predicted")
+    hist.hist(predicted - actual, bins=30, color="tab:blue")
+    hist.set_xlabel("residual (predicted - actual)")
     fig.tight_layout()
     return fig

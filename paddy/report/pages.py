@@ -2,25 +2,27 @@
 
 A page embeds its figures (base64 PNG), so it opens from disk or from a Kaggle kernel's output; the same figures
 are written as PNGs in reports/<page>/. Pages are built from the run folder alone (meta.json, the saved validation
-predictions, lr_find.png; a cv folder's oof.csv and cv.json): no model pass. The top losses' thumbnails are read from
-the competition's train_images when it is there.
+predictions, lr_find.png; a cv folder's oof.csv and cv.json): no model pass. What a page shows follows the task: a
+confusion matrix, per-class scores and top losses for classes (a ROC curve for two), per-tag thresholds, precision and
+recall for tags, predicted against actual and the residuals for a regression. The top losses' thumbnails are read
+from the competition's images when they are here.
 """
 import base64, html
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from paddy import runs
+from paddy import preds as saved, runs, scoring
 from paddy.errors import PaddyError
 from paddy.files import atomic_path, write_text
 from paddy.learn import valid
 from paddy.report import figures
 from paddy.report.listing import COLUMNS, rows as run_rows, unset
-from paddy.learn.valid import Preds
 
 TOP_LOSSES, MOST_CONFUSED = 16, 20
 SETTINGS = ("arch", "timm_name", "size", "item_size", "resize", "min_scale", "flip", "precision", "lr", "n_train", "n_valid",
-            "world_size", "train_seconds", "valid_error", "finished")  # RunMeta fields (those set); then these of its config:
+            "world_size", "train_seconds", "valid_error", "valid_score", "finished")  # RunMeta fields (those set); then these of its config:
 CONFIG_SETTINGS = ("method", "epochs", "bs", "accum", "seed", "valid_pct", "folds", "fold", "pretrained", "weights", "data")
 CSS = ("body{font:15px/1.45 system-ui,sans-serif;max-width:1100px;margin:1.5em auto;padding:0 1em;color:#222}"
        "table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}"
@@ -92,19 +94,19 @@ def per_class(cm, vocab):
     return [(v, float(p[i]), float(r[i]), float(f1[i]), int(actual[i])) for i, v in enumerate(vocab)]
 
 
-def top_losses(preds, k=TOP_LOSSES):
+def top_losses(preds, decoder=None, k=TOP_LOSSES):
     "The `k` images with the largest cross-entropy, as dicts: id, actual, p_actual, predicted, p_predicted, loss."
-    targs, pred = preds.targs, preds.probs.argmax(1)
-    p_actual = preds.probs[np.arange(len(targs)), targs]
+    targs, pred = preds.targs, scoring.decode(preds.task, preds.outputs, decoder)
+    p_actual = preds.outputs[np.arange(len(targs)), targs]
     loss = -np.log(np.clip(p_actual, 1e-12, None))
-    return [dict(id=preds.ids[i], actual=preds.labels[i], p_actual=float(p_actual[i]), predicted=preds.vocab[pred[i]],
-                 p_predicted=float(preds.probs[i, pred[i]]), loss=float(loss[i])) for i in np.argsort(-loss, kind="stable")[:k]]
+    return [dict(id=preds.ids[i], actual=preds.ys[i], p_actual=float(p_actual[i]), predicted=preds.vocab[pred[i]],
+                 p_predicted=float(preds.outputs[i, pred[i]]), loss=float(loss[i])) for i in np.argsort(-loss, kind="stable")[:k]]
 
 
-def classification(page, preds, root, what):
-    "The sections on predictions `preds`: confusion matrices, per-class scores, most confused pairs, top losses."
-    interp = figures.SavedInterpretation(preds)
-    cm, vocab = preds.confusion(), preds.vocab
+def classification(page, preds, decoder, index, what):
+    "The sections on class predictions: confusion matrices, per-class scores, most confused pairs, top losses; ROC for two classes."
+    interp = figures.SavedInterpretation(preds, decoder)
+    cm, vocab = preds.confusion(decoder), preds.vocab
     counts = table(["actual \\ predicted", *vocab], [(v, *cm[i]) for i, v in enumerate(vocab)])
     page.section("confusion", "Confusion matrix", f"<p>{esc(what)}, {len(preds.ids)} images.</p>",
                  page.figure("confusion", figures.confusion(interp), "confusion matrix, counts"),
@@ -112,38 +114,79 @@ def classification(page, preds, root, what):
                  f"<details><summary>counts as a table</summary>{counts}</details>")
     page.section("per-class", "Precision, recall and F1 per class",
                  table(["class", "precision", "recall", "F1", "support"], per_class(cm, vocab)))
+    if len(vocab) == 2:
+        pos = scoring.positive(vocab)
+        page.section("roc", f"ROC curve of {vocab[pos]}", page.figure("roc", figures.roc(preds.targs == pos, preds.outputs[:, pos]), "ROC curve"),
+                     f"<p>AUC {scoring.auc('single', preds.targs, preds.outputs):.4f}.</p>")
     pairs = interp.most_confused()[:MOST_CONFUSED]
     page.section("most-confused", "Most confused", table(["actual", "predicted", "images"], pairs) if pairs else "<p>No image was confused.</p>")
-    top = top_losses(preds)
-    paths = [root / "train_images" / r["actual"] / r["id"] if root else None for r in top]
-    images = [figures.thumbnail(p) if p else None for p in paths]
+    top = top_losses(preds, decoder)
+    images = [figures.thumbnail(index.find(r["id"])) if index else None for r in top]
     grid = page.figure("top_losses", figures.top_losses(top, images), "top losses") if any(im is not None for im in images) else \
         "<p>The images are not here (no competition data found), so the grid is left out.</p>"
-    page.section("top-losses", "Top losses", "<p>Each image: file name, actual label, the probability the model gave the actual "
+    page.section("top-losses", "Top losses", "<p>Each image: its id, actual label, the probability the model gave the actual "
                  "label (p), and the predicted label.</p>", grid,
                  table(["image", "actual", "p(actual)", "predicted", "p(predicted)", "loss"],
                        [(r["id"], r["actual"], f"{r['p_actual']:.3f}", r["predicted"], f"{r['p_predicted']:.3f}", f"{r['loss']:.3f}") for r in top]))
 
 
-def data_root(cfg, data=None):
-    "The competition folder of a run's config (`data` instead when given), or None when it is not here."
-    from paddy.data.layout import data_root as root
-    try: return root(cfg.get("slug"), data or cfg.get("data"))
+def per_tag(preds, decoder):
+    "(tag, threshold, precision, recall, F1, support) per tag of multi-label predictions decoded with `decoder`."
+    hot, pred = preds.targs, scoring.decode("multi", preds.outputs, decoder)
+    cuts = (decoder or {}).get("thresholds", [0.5] * len(preds.vocab))
+    out = []
+    for j, tag in enumerate(preds.vocab):
+        tp = float((hot[:, j] * pred[:, j]).sum())
+        p, r = (tp / pred[:, j].sum() if pred[:, j].sum() else 0.0), (tp / hot[:, j].sum() if hot[:, j].sum() else 0.0)
+        out.append((tag, f"{cuts[j]:.2f}", p, r, 2 * p * r / (p + r) if p + r else 0.0, int(hot[:, j].sum())))
+    return out
+
+
+def tags(page, preds, decoder, what):
+    "The sections on multi-label predictions: per-tag threshold, precision, recall and F1."
+    page.section("per-tag", "Precision, recall and threshold per tag", f"<p>{esc(what)}, {len(preds.ids)} images; a tag is predicted at "
+                 "or above its threshold (tuned on these predictions), the most probable one when none is.</p>",
+                 table(["tag", "threshold", "precision", "recall", "F1", "support"], per_tag(preds, decoder)))
+
+
+def regression(page, preds, what):
+    "The sections on a regression: predicted against actual, and the residuals."
+    actual, predicted = np.asarray(preds.ys, float), preds.outputs.reshape(len(preds.ys), -1)[:, 0]
+    page.section("regression", "Predicted against actual", f"<p>{esc(what)}, {len(preds.ids)} images.</p>",
+                 page.figure("predicted_actual", figures.predicted_actual(actual, predicted), "predicted against actual, and residuals"),
+                 table(["measure", "value"], [("RMSE", scoring.score("rmse", "regression", actual, predicted)),
+                                              ("MAE", scoring.score("mae", "regression", actual, predicted)),
+                                              ("RMSE of the mean (constant answer)", float(np.sqrt(((actual - actual.mean()) ** 2).mean())))]))
+
+
+def validation(page, preds, decoder, index, what):
+    "The sections the task's predictions call for."
+    if preds.task == "multi": tags(page, preds, decoder, what)
+    elif preds.task == "regression": regression(page, preds, what)
+    else: classification(page, preds, decoder, index, what)
+
+
+def image_index(cfg, data=None):
+    "An index of the images of a run's competition (`data` instead when given), or None when it is not here."
+    from paddy.data.layout import ImageIndex, data_root as root
+    try: return ImageIndex(root(cfg.get("slug"), data or cfg.get("data")))
     except PaddyError: return None
 
 
 def run_page(folder, out, data=None):
-    "The page of one run: settings, training, lr_find, plain vs TTA accuracy, and the validation sections."
-    meta, preds = runs.load_meta(folder), valid.load(folder)
+    "The page of one run: settings, training, lr_find, the metric plain and with TTA, and the validation sections."
+    meta, preds = runs.load_meta(folder), saved.load_valid(folder)
     page = Page(out, folder.name, f"run {folder.name}")
     cfg = meta.config
     main = [(k, getattr(meta, k)) for k in SETTINGS if getattr(meta, k) is not None] + [(k, cfg[k]) for k in CONFIG_SETTINGS if cfg.get(k) is not None]
+    comp = meta.competition or {}
+    main += [(k, comp[k]) for k in ("task", "metric", "kind") if k in comp]
     page.section("settings", "Settings", table(["setting", "value"], [(k, setting(v)) for k, v in main]),
                  "<details><summary>full config and versions</summary>"
                  f"{table(['key', 'value'], [(k, setting(v)) for k, v in [*cfg.items(), *meta.versions.items()]])}</details>")
     hist = meta.history
-    page.section("training", "Training: loss and error per epoch",
-                 *([page.figure("history", figures.history(hist), "loss and error per epoch"), table(list(hist[0]), [{**r, "epoch": r["epoch"] + 1}.values() for r in hist])]
+    page.section("training", "Training: loss and metrics per epoch",
+                 *([page.figure("history", figures.history(hist), "loss and metrics per epoch"), table(list(hist[0]), [{**r, "epoch": r["epoch"] + 1}.values() for r in hist])]
                    if hist else ["<p>The run has not finished: no history yet.</p>"]))
     if (folder / "lr_find.png").is_file():
         sugg = meta.lr_find or {}
@@ -153,61 +196,58 @@ def run_page(folder, out, data=None):
         page.section("validation", "Validation", "<p>No validation predictions in this run folder (unfinished, or trained before "
                      "paddy saved them): train it again to see them.</p>")
         return page.write()
-    note = valid.tta_note(meta)
-    page.section("accuracy", "Validation accuracy: plain and with TTA",
-                 table(["prediction", "accuracy", "error"], [("plain", preds.accuracy(), 1 - preds.accuracy()),
-                       (f"TTA, {preds.tta} views", preds.accuracy(preds.probs_tta), 1 - preds.accuracy(preds.probs_tta))]),
+    note, metric = valid.tta_note(meta), comp["metric"]
+    page.section("score", f"Validation {metric}: plain and with TTA",
+                 table(["prediction", metric], [("plain", meta.valid_score), (f"TTA, {preds.tta} views", meta.valid_score_tta)]),
                  f'<p class="note">{esc(note)}</p>' if note else "")
-    classification(page, preds, data_root(cfg, data), "Plain predictions on the validation set, made as `paddy predict` makes them")
+    validation(page, preds, meta.decoder, image_index(cfg, data), "Plain predictions on the validation set, made as `paddy predict` makes them")
     return page.write()
 
 
-def oof_preds(folder):
-    "A cv folder's out-of-fold predictions (oof.csv) as valid.Preds."
-    import pandas as pd
-    oof = pd.read_csv(folder / runs.OOF_CSV, dtype={"image_id": str, "label": str})
-    cols = [c for c in oof.columns if c.startswith("p_")]
-    return Preds(list(oof.image_id), list(oof.label), [c[2:] for c in cols], oof[cols].to_numpy())
+def cv_preds(folder, cv):
+    "A cv folder's out-of-fold predictions (oof.csv) as Preds."
+    return saved.read_oof(folder, cv.task, cv.vocab)
 
 
 def cv_page(folder, out, runs_dir, data=None):
-    "The page of a cv folder: per-fold error, and the validation sections on its out-of-fold predictions."
-    cv, preds = runs.load_cv(folder), oof_preds(folder)
+    "The page of a cv folder: the metric per fold, and the validation sections on its out-of-fold predictions."
+    cv = runs.load_cv(folder)
+    preds = cv_preds(folder, cv)
     page = Page(out, folder.name, f"cross-validation {folder.name}")
-    fold_err = [1 - a for a in cv["fold_accuracy"]]
-    rows = [(i, link(r), a, e) for i, (r, a, e) in enumerate(zip(cv["runs"], cv["fold_accuracy"], fold_err))]
-    page.section("folds", "Per-fold error", page.figure("fold_errors", figures.fold_errors(fold_err, cv["error"]), "error per fold"),
-                 table(["fold", "run", "accuracy", "error"], [*rows, ("out of fold", f"{cv['n']} images, TTA {cv.get('tta', 0)}", cv["accuracy"], cv["error"])]))
-    first = Path(runs_dir) / cv["runs"][0]
+    rows = [(i, link(r), s) for i, (r, s) in enumerate(zip(cv.runs, cv.fold_scores))]
+    page.section("folds", f"{cv.metric} per fold", page.figure("fold_scores", figures.fold_scores(cv.fold_scores, cv.score, cv.metric), f"{cv.metric} per fold"),
+                 table(["fold", "run", cv.metric], [*rows, ("out of fold", f"{cv.n} images, TTA {cv.tta}", cv.score)]))
+    first = Path(runs_dir) / cv.runs[0]
     cfg = runs.load_meta(first).config if (first / runs.META).is_file() else {}
-    classification(page, preds, data_root(cfg, data), f"Out-of-fold predictions (TTA {cv.get('tta', 0)})")
+    validation(page, preds, cv.decoder, image_index(cfg, data), f"Out-of-fold predictions (TTA {cv.tta})")
     return page.write()
 
 
 def summary(folder):
-    "(row for the comparison table, Preds or None) of a run or cv folder."
+    "(row for the comparison table, Preds or None, metric) of a run or cv folder."
     cv = runs.load_cv(folder)
-    if cv: return [link(folder.name), "cv", cv["n"], cv["accuracy"], "-", "-"], oof_preds(folder)
+    if cv: return [link(folder.name), "cv", cv.n, cv.metric, cv.score, "-", "-"], cv_preds(folder, cv), cv.metric
     meta = runs.load_meta(folder)
-    return [link(folder.name), unset(meta.arch, "?"), unset(meta.n_valid, "?"), unset(meta.valid_accuracy, "-"),
-            unset(meta.valid_accuracy_tta, "-"), meta.config.get("epochs", "?")], valid.load(folder)
+    metric = (meta.competition or {}).get("metric", "?")
+    return [link(folder.name), unset(meta.arch, "?"), unset(meta.n_valid, "?"), metric, unset(meta.valid_score, "-"),
+            unset(meta.valid_score_tta, "-"), meta.config.get("epochs", "?")], saved.load_valid(folder), metric
 
 
 def compare_page(folders, out):
-    "A comparison of runs (or cv folders): a table, and their ensemble's accuracy on the images every one validated."
+    "A comparison of runs (or cv folders): a table, and their ensemble's metric on the images every one validated."
     name = "+".join(f.name for f in folders)
     page = Page(out, name, f"comparison {', '.join(f.name for f in folders)}")
     found = [summary(f) for f in folders]
-    page.section("runs", "Runs", table(["run", "arch", "valid images", "accuracy", "TTA accuracy", "epochs"], [r for r, _ in found]))
-    page.section("ensemble", "Ensemble on their common validation images", ensemble_table([p for _, p in found], [f.name for f in folders]))
+    page.section("runs", "Runs", table(["run", "arch", "valid images", "metric", "score", "TTA score", "epochs"], [r for r, _, _ in found]))
+    page.section("ensemble", "Ensemble on their common validation images", ensemble_table([p for _, p, _ in found], [f.name for f in folders], found[0][2]))
     return page.write()
 
 
-def ensemble_table(preds, names):
-    """Each run's accuracy and their mean's on the validation images they all predicted, plain and with TTA (a cv
-    folder gives its out-of-fold predictions to both); a sentence when there are none."""
+def ensemble_table(preds, names, metric):
+    """Each run's metric and their mean's on the validation images they all predicted, plain and with TTA (a cv
+    folder gives its out-of-fold predictions to both), each decoded with a decoder fitted on them; a sentence when there are none."""
     if any(p is None for p in preds): return "<p>Some of these runs have no saved validation predictions.</p>"
-    if any(p.vocab != preds[0].vocab for p in preds): return "<p>These runs predict different labels: no ensemble.</p>"
+    if any(p.vocab != preds[0].vocab or p.task != preds[0].task for p in preds): return "<p>These runs predict different targets: no ensemble.</p>"
     common = set.intersection(*(set(p.ids) for p in preds))
     if not common: return "<p>Their validation sets share no image: no ensemble to measure.</p>"
     ids = [i for i in preds[0].ids if i in common]
@@ -215,12 +255,15 @@ def ensemble_table(preds, names):
     for p in preds:
         at = {i: k for k, i in enumerate(p.ids)}
         idx = [at[i] for i in ids]
-        tta = p.probs if p.probs_tta is None else p.probs_tta
-        aligned.append(Preds(ids, [p.labels[k] for k in idx], p.vocab, p.probs[idx], tta[idx]))
-    mean = Preds(ids, aligned[0].labels, preds[0].vocab, np.mean([a.probs for a in aligned], 0), np.mean([a.probs_tta for a in aligned], 0))
-    rows = [(n, a.accuracy(), a.accuracy(a.probs_tta)) for n, a in zip([*names, "ensemble (mean)"], [*aligned, mean])]
-    return (f"<p>{len(ids)} images validated by every run; the ensemble is the mean of their probabilities.</p>"
-            + table(["run", "accuracy", "TTA accuracy"], rows))
+        tta = p.outputs if p.outputs_tta is None else p.outputs_tta
+        aligned.append(replace(p, ids=ids, ys=[p.ys[k] for k in idx], outputs=p.outputs[idx], outputs_tta=tta[idx], folds=None))
+    mean = replace(aligned[0], outputs=np.mean([a.outputs for a in aligned], 0), outputs_tta=np.mean([a.outputs_tta for a in aligned], 0))
+
+    def fitted(p, outputs): return p.score(metric, scoring.fit_decoder(p.task, metric, p.targs, outputs, p.vocab), outputs)
+
+    rows = [(n, fitted(a, a.outputs), fitted(a, a.outputs_tta)) for n, a in zip([*names, "ensemble (mean)"], [*aligned, mean])]
+    return (f"<p>{len(ids)} images validated by every run; the ensemble is the mean of their outputs.</p>"
+            + table(["run", metric, f"TTA {metric}"], rows))
 
 
 def index_page(runs_dir, out):
@@ -254,4 +297,4 @@ def write(names=None, runs_dir="runs", out="reports", data=None):
 def cv_folds(folder, runs_dir):
     "The fold run folders of a cv folder that are there (none for a run)."
     cv = runs.load_cv(folder)
-    return [Path(runs_dir) / r for r in (cv["runs"] if cv else []) if (Path(runs_dir) / r / runs.META).is_file()]
+    return [Path(runs_dir) / r for r in (cv.runs if cv else []) if (Path(runs_dir) / r / runs.META).is_file()]
