@@ -40,8 +40,7 @@ class RunMeta:
     versions: dict = field(default_factory=dict)  # library versions (`versions()`)
     competition: dict | None = None  # the competition as detected (paddy.data.competition.Competition): task, metric, submission
     vocab: list | None = None  # the target's classes (tags), in output order; [] for a regression
-    target_mean: float | None = None  # a regression's target mean and standard deviation: the model learns the standardized value
-    target_std: float | None = None
+    target_range: list | None = None  # a regression's [lowest, highest] training value: the model learns the value scaled to [0, 1] in it
     n_train: int | None = None  # training images (pseudo-labelled ones included)
     n_valid: int | None = None  # validation images
     skipped_images: dict = field(default_factory=dict)  # {image_id: reason} of training images that do not decode

@@ -17,10 +17,10 @@ def item_resize(size, method):
 
 
 def target_block(task, vocab):
-    "(fastai block, getter) of the target column `y`: classes, space-separated tags, or a standardized value (`y_std`)."
+    "(fastai block, getter) of the target column `y`: classes, space-separated tags, or a value scaled to its range (`y_scaled`)."
     from fastai.vision.all import CategoryBlock, ColReader, MultiCategoryBlock, RegressionBlock
     if task == "multi": return MultiCategoryBlock(vocab=list(vocab)), ColReader("y", label_delim=" ")
-    if task == "regression": return RegressionBlock(), ColReader("y_std")
+    if task == "regression": return RegressionBlock(), ColReader("y_scaled")
     return CategoryBlock(vocab=list(vocab)), ColReader("y")
 
 
@@ -64,15 +64,16 @@ def valid_split(cfg, task, items):
 
 
 def target_stats(task, items, valid_idx):
-    "A regression's target mean and standard deviation over the training part (the model learns the standardized value); else {}."
+    """A regression's target range over the training part, {target_range: [low, high]}: the model learns the value
+    scaled to [0, 1] in it (paddy/models/targets.py); else {}."""
     if task != "regression": return {}
     train = np.delete(np.asarray(items.y, dtype=np.float64), valid_idx)
-    return dict(target_mean=float(train.mean()), target_std=float(train.std()) or 1.0)
+    return dict(target_range=[float(train.min()), float(train.max())])
 
 
 def dataloaders(cfg, spec, task, items, valid_idx, stats=None, train_only=None, extra=()):
     """Train/valid DataLoaders for a Config and a ModelSpec on `items` (id, y, path), validating on `valid_idx`.
-    `train_only` rows (pseudo-labels, paddy/learn/pseudo.py) join the training part, never validation; `stats` standardize
+    `train_only` rows (pseudo-labels, paddy/learn/pseudo.py) join the training part, never validation; `stats` scale
     a regression's target; `extra` [(column, vocab)] are auxiliary class heads."""
     vocab = classes(task, items.y)
     if task != "regression" and len(vocab) < 2: raise PaddyError(f"the target has only one class ({vocab[0] if vocab else 'none'}); a classifier needs at least two")
@@ -85,7 +86,9 @@ def dataloaders(cfg, spec, task, items, valid_idx, stats=None, train_only=None, 
         items = items.assign(path=cached(items.path, cfg.item_size, cfg.cache_dir, cfg.resize))
     seed(cfg.seed, cfg.deterministic)
     if train_only is not None: items = pd.concat([items, train_only], ignore_index=True)  # after the split: training only
-    if stats: items = items.assign(y_std=(np.asarray(items.y, dtype=np.float64) - stats["target_mean"]) / stats["target_std"])
+    if stats:
+        low, high = stats["target_range"]
+        items = items.assign(y_scaled=(np.asarray(items.y, dtype=np.float64) - low) / (high - low))
     block = datablock(task, vocab, valid_idx, cfg.size, cfg.item_size, cfg.resize, cfg.min_scale, cfg.flip, spec.mean, spec.std, extra=extra)
     from paddy.data.loader import WorkerBatchDL
     kw = {} if cfg.workers is None else dict(num_workers=cfg.workers)

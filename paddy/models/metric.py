@@ -25,6 +25,8 @@ class TaskMetric(Metric):
     def value(self):
         if not self.outputs: return None
         targs, outputs = torch.cat(self.targs).numpy(), torch.cat(self.outputs).numpy()
-        if self.task == "regression": targs = targs.reshape(len(targs)) * self.stats.get("target_std", 1.0) + self.stats.get("target_mean", 0.0)
+        if self.task == "regression":
+            low, high = self.stats["target_range"]
+            targs = targs.reshape(len(targs)) * (high - low) + low
         else: targs = np.rint(targs).astype(np.int64)
         return scoring.score(self.metric, self.task, targs, outputs, vocab=self.vocab)
