@@ -44,7 +44,7 @@ def inspect(data=None, slug=SLUG, sample=None, train_csv=None, id_col=None, targ
     target = tuple(target.split(",")) if isinstance(target, str) else target
     comp = competition.describe(data_root(slug, data), sample, train_csv, id_col, target, task, metric, top_k)
     index = ImageIndex(comp.root)
-    return comp, competition.summary(comp, competition.train_items(comp, index), competition.test_items(comp, index))
+    return comp, competition.summary(comp, competition.train_items(comp, index), competition.predict_items(comp, index))
 
 
 def train(cfg, gpus=1):

@@ -1,28 +1,29 @@
 """Helpers of the report tests: run and cv folders written by hand (known predictions, no training), and the tables
 of a page read back with the standard library's HTML parser."""
-import json
 from html.parser import HTMLParser
 
 import numpy as np
-import pandas as pd
 
-from paddy import runs
+from paddy import preds as saved, runs
 from paddy.learn import valid
 
 VOCAB = ["a", "b", "c"]
+COMPETITION = dict(root=".", sample="sample_submission.csv", id_col="image_id", columns=["label"], train_csv="train.csv",
+                   train_id_col="image_id", target=["label"], task="single", metric="accuracy", kind="label")
 
 
 def fake_run(runs_dir, name, comp, ids, labels, probs, probs_tta=None, epochs=2, **meta):
     """A finished run folder `runs_dir/name` whose saved validation predictions are `probs` (TTA: `probs_tta`, default
-    the same), trained on the competition `comp`. Returns the folder."""
+    the same), trained on the competition `comp` (a single-label task scored by accuracy). Returns the folder."""
     folder = runs_dir / name
     folder.mkdir(parents=True)
     probs = np.asarray(probs, dtype=np.float32)
-    preds = valid.Preds(list(ids), list(labels), VOCAB, probs, probs if probs_tta is None else np.asarray(probs_tta, np.float32), 4)
+    preds = saved.Preds("single", VOCAB, list(ids), list(labels), probs, probs if probs_tta is None else np.asarray(probs_tta, np.float32), 4)
     history = [dict(epoch=e, train_loss=1.0 / (e + 1), valid_loss=1.2 / (e + 1), error_rate=0.5 / (e + 1), time="00:01") for e in range(epochs)]
-    info = dict(name=name, arch="resnet18", size=[32, 32], vocab=VOCAB, n_valid=len(ids), finished=True, history=history,
-                valid_error=1 - preds.accuracy(), train_seconds=12.0, config=dict(data=str(comp), slug="x", epochs=epochs))
-    runs.write_meta(folder, runs.RunMeta(**info | valid.save(folder, preds) | meta))
+    info = runs.RunMeta(name=name, arch="resnet18", size=[32, 32], vocab=VOCAB, n_valid=len(ids), finished=True, history=history,
+                        valid_error=1 - preds.score("accuracy"), train_seconds=12.0, config=dict(data=str(comp), slug="x", epochs=epochs),
+                        competition=COMPETITION | dict(root=str(comp)))
+    runs.write_meta(folder, runs.RunMeta(**vars(info) | valid.save(folder, info, preds) | meta))
     return folder
 
 
@@ -30,14 +31,10 @@ def fake_cv(runs_dir, name, ids, labels, probs, fold, fold_runs):
     "A cv folder as `paddy cv` writes it: oof.csv (one row per image, its fold) and cv.json. Returns the folder."
     folder = runs_dir / name
     folder.mkdir(parents=True)
-    probs = np.asarray(probs)
-    pred = [VOCAB[i] for i in probs.argmax(1)]
-    oof = pd.DataFrame(dict(image_id=ids, label=labels, pred=pred, fold=fold)).join(pd.DataFrame(probs, columns=[f"p_{v}" for v in VOCAB]))
-    oof.to_csv(folder / runs.OOF_CSV, index=False)
-    right = np.asarray(pred) == np.asarray(labels)
-    fold_acc = [float(right[np.asarray(fold) == i].mean()) for i in range(len(fold_runs))]
-    (folder / runs.CV_JSON).write_text(json.dumps(dict(runs=fold_runs, folds=len(fold_runs), n=len(ids), accuracy=float(right.mean()),
-                                                        error=1 - float(right.mean()), fold_accuracy=fold_acc, tta=0)))
+    oof = saved.Preds("single", VOCAB, list(ids), list(labels), np.asarray(probs, dtype=np.float64), folds=np.asarray(fold))
+    saved.write_oof(folder, oof)
+    runs.write_cv(folder, runs.CVResult(list(fold_runs), "single", VOCAB, "accuracy", oof.score("accuracy"), oof.fold_scores("accuracy"),
+                                        len(ids), 0, {}))
     return folder
 
 

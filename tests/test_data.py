@@ -1,5 +1,3 @@
-import shutil
-
 import pandas as pd
 import pytest
 import torch
@@ -7,34 +5,39 @@ from conftest import make_competition
 from fastai.vision.all import Normalize
 
 from paddy.config import make_config
-from paddy.data import block, layout, split
+from paddy.data import split
+from paddy.data.competition import describe, train_items
 from paddy.errors import PaddyError
+from paddy.learn.train import prepare
 from paddy.models import zoo
 
 
-def test_layout_names_what_is_missing(competition):
-    shutil.rmtree(competition / "test_images")
+def test_a_folder_without_a_sample_or_that_does_not_exist_is_refused(competition):
     (competition / "sample_submission.csv").unlink()
-    with pytest.raises(PaddyError, match="missing test_images, sample_submission.csv"): layout.check_layout(competition)
-    with pytest.raises(PaddyError, match="does not exist"): layout.check_layout(competition / "nope")
+    with pytest.raises(PaddyError, match="no sample_submission.*--sample"): describe(competition)
+    with pytest.raises(PaddyError, match="does not exist"): describe(competition / "nope")
 
 
 def test_train_items_join_csv_and_folders(competition):
-    items = layout.train_items(competition)
-    assert len(items) == 16 and set(items.label) == {"blast", "normal"}
-    assert all(p.parent.name == lbl and p.is_file() for p, lbl in zip(items.path, items.label))
+    items = train_items(describe(competition))
+    assert len(items) == 16 and set(items.y) == {"blast", "normal"}
+    assert all(p.parent.name == lbl and p.is_file() for p, lbl in zip(items.path, items.y))
+    assert {"variety", "age"} <= set(items.columns)  # the CSV's other columns ride along (--aux-targets, --group-col)
 
 
 def test_label_folder_disagreement_is_reported(competition):
     df = pd.read_csv(competition / "train.csv")
     df.loc[0, "label"] = "normal"
     df.to_csv(competition / "train.csv", index=False)
-    with pytest.raises(PaddyError, match=r"1 image\(s\) sit in a folder other than their train.csv label"): layout.train_items(competition)
+    with pytest.raises(PaddyError, match=r"1 image\(s\) sit in a folder other than their label"): train_items(describe(competition))
 
 
-def test_missing_columns_are_named(competition):
+def test_a_target_the_sample_does_not_name_is_refused_or_noted(competition):
     pd.read_csv(competition / "train.csv").drop(columns="label").to_csv(competition / "train.csv", index=False)
-    with pytest.raises(PaddyError, match="lacks column"): layout.train_items(competition)
+    with pytest.raises(PaddyError, match="cannot tell the target.*--target"): describe(competition)
+    pd.read_csv(competition / "train.csv").drop(columns="age").to_csv(competition / "train.csv", index=False)
+    comp = describe(competition)  # one column beside the id: taken, and said so
+    assert comp.target == ["variety"] and "the only column beside the id" in comp.notes["train"]
 
 
 def test_split_is_stratified_and_seeded():
@@ -53,8 +56,8 @@ def test_split_is_stratified_and_seeded():
 def test_dataloaders_any_image_kind(tmp_path, mode, ext, pil_size, size, resize):
     root, _ = make_competition(tmp_path / "c", labels=("Healthy Leaf", "rust-2", "x"), per_label=5,
                                size=pil_size, mode=mode, ext=ext)
-    cfg = make_config(data=str(root), size=size, resize=resize, bs=4, workers=0, cache_dir=str(tmp_path / "cache"))
-    dls = block.dataloaders(cfg, zoo.spec("resnet18"))
+    cfg = make_config(data=str(root), size=size, resize=resize, bs=4, workers=0, cache_dir=str(tmp_path / "cache"), pretrained=False)
+    dls = prepare(cfg).dls
     x, y = dls.one_batch()
     assert tuple(x.shape) == (4, 3, *cfg.size)
     assert list(dls.vocab) == ["Healthy Leaf", "rust-2", "x"]
@@ -76,4 +79,4 @@ def assert_normalized(dl, spec):
 
 
 def test_batch_larger_than_training_set_is_refused(competition):
-    with pytest.raises(PaddyError, match="larger than the"): block.dataloaders(make_config(data=str(competition), bs=64), zoo.spec("resnet18"))
+    with pytest.raises(PaddyError, match="larger than the"): prepare(make_config(data=str(competition), bs=64))

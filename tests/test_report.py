@@ -10,7 +10,7 @@ import pytest
 from conftest import TINY, assert_user_error, cli, make_competition
 from fake_runs import VOCAB, Tables, fake_cv, fake_run
 
-from paddy import runs
+from paddy import preds as saved, runs
 from paddy.learn import valid
 from paddy.report import figures, pages
 
@@ -35,16 +35,16 @@ def test_run_page_numbers_match_a_hand_computed_confusion_matrix(tmp_path, comp)
     written = pages.write(["r"], tmp_path / "runs", tmp_path / "reports")
     assert written == [tmp_path / "reports" / "r.html", tmp_path / "reports" / "index.html"]
     page = Tables(written[0].read_text())
-    assert page.sections == ["settings", "training", "accuracy", "confusion", "per-class", "most-confused", "top-losses"]
+    assert page.sections == ["settings", "training", "score", "confusion", "per-class", "most-confused", "top-losses"]
     # actual a: 1 right, 1 taken for b; b: both right; c: 1 taken for a, 1 right
     assert page.table("actual \\ predicted")[1:] == [["a", "1", "1", "0"], ["b", "0", "2", "0"], ["c", "1", "0", "1"]]
     # precision = right / predicted as the class (a: 1/2, b: 2/3, c: 1/1); recall = right / actual (1/2, 2/2, 1/2)
     assert page.table("class")[1:] == [["a", "0.5000", "0.5000", "0.5000", "2"], ["b", "0.6667", "1.0000", "0.8000", "2"],
                                        ["c", "1.0000", "0.5000", "0.6667", "2"]]
     assert page.table("actual")[1:] == [["a", "b", "1"], ["c", "a", "1"]]  # most confused pairs
-    assert page.table("prediction")[1:] == [["plain", "0.6667", "0.3333"], ["TTA, 4 views", "0.6667", "0.3333"]]
+    assert page.table("prediction")[1:] == [["plain", "0.6667"], ["TTA, 4 views", "0.6667"]]  # the metric: accuracy
     assert page.table("epoch")[1:][-1][0] == "2"  # epochs counted from 1, as training prints them
-    assert {"confusion matrix, counts", "top losses", "loss and error per epoch"} <= set(page.images)
+    assert {"confusion matrix, counts", "top losses", "loss and metrics per epoch"} <= set(page.images)
     for png in ("confusion", "confusion_normalized", "history", "top_losses"):
         assert (tmp_path / "reports" / "r" / f"{png}.png").read_bytes()[:4] == b"\x89PNG"  # the same figures beside the page
 
@@ -56,7 +56,7 @@ def test_top_losses_show_the_actual_labels_probability(tmp_path, comp):
     assert top[0] == ["image", "actual", "p(actual)", "predicted", "p(predicted)", "loss"]
     assert top[1] == ["000001.jpg", "a", "0.300", "b", "0.600", f"{-np.log(0.3):.3f}"]  # not fastai's p(predicted) 0.600
     assert [r[0] for r in top[1:]] == ["000001.jpg", "020000.jpg", "010001.jpg", "000000.jpg", "020001.jpg", "010000.jpg"]
-    rows = pages.top_losses(valid.load(tmp_path / "runs" / "r"))
+    rows = pages.top_losses(saved.load_valid(tmp_path / "runs" / "r"))
     fig = figures.top_losses(rows, [figures.thumbnail(comp / "train_images" / r["actual"] / r["id"]) for r in rows])
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titles[0] == "000001.jpg\nactual a p=0.300\npredicted b" and titles[1] == "020000.jpg\nactual c p=0.400\npredicted a"
@@ -71,7 +71,7 @@ def test_a_run_made_worse_by_tta_says_so(tmp_path, comp):
                                     "compare with `paddy predict --tta 0`")
     text = pages.write(["r"], tmp_path / "runs", tmp_path / "reports")[0].read_text()
     assert 'class="note">TTA made run r worse' in text
-    assert valid.tta_note(replace(meta, valid_accuracy_tta=0.7)) is None
+    assert valid.tta_note(replace(meta, valid_score_tta=0.7)) is None
 
 
 def test_two_runs_compare_and_ensemble_on_their_common_validation_images(tmp_path, comp):
@@ -81,7 +81,7 @@ def test_two_runs_compare_and_ensemble_on_their_common_validation_images(tmp_pat
     assert [p.name for p in written] == ["x.html", "y.html", "x+y.html", "index.html"]
     page = Tables(written[2].read_text())
     assert page.sections == ["runs", "ensemble"]
-    assert [r[:4] for r in page.table("run")[1:]] == [["x", "resnet18", "4", "0.5000"], ["y", "resnet18", "4", "0.5000"]]  # 2 of 4 each
+    assert [r[:5] for r in page.table("run")[1:]] == [["x", "resnet18", "4", "accuracy", "0.5000"], ["y", "resnet18", "4", "accuracy", "0.5000"]]  # 2 of 4 each
     # on 010000 and 010001 (both b) x is right once, y once; their mean (0.4, 0.5, 0.1), (0.35, 0.55, 0.1) twice
     ensemble = next(t for t in page.tables if t[0] == ["run", "accuracy", "TTA accuracy"])
     assert ensemble[1:] == [["x", "0.5000", "0.5000"], ["y", "0.5000", "0.5000"], ["ensemble (mean)", "1.0000", "1.0000"]]
@@ -99,10 +99,9 @@ def test_cv_folder_page_shows_folds_and_out_of_fold_confusion(tmp_path, comp):
     page = Tables(written[0].read_text())
     assert page.sections == ["folds", "confusion", "per-class", "most-confused", "top-losses"]
     # fold 0 holds images 0, 2, 4 (right, right, wrong); fold 1 holds 1, 3, 5 (wrong, right, right)
-    assert page.table("fold")[1:] == [["0", "k-f0", "0.6667", "0.3333"], ["1", "k-f1", "0.6667", "0.3333"],
-                                      ["out of fold", "6 images, TTA 0", "0.6667", "0.3333"]]
+    assert page.table("fold")[1:] == [["0", "k-f0", "0.6667"], ["1", "k-f1", "0.6667"], ["out of fold", "6 images, TTA 0", "0.6667"]]
     assert page.table("actual \\ predicted")[1:] == [["a", "1", "1", "0"], ["b", "0", "2", "0"], ["c", "1", "0", "1"]]
-    assert (tmp_path / "reports" / "k-cv" / "fold_errors.png").is_file()
+    assert (tmp_path / "reports" / "k-cv" / "fold_scores.png").is_file()
     assert '<a href="k-f0.html">k-f0</a>' in written[0].read_text()
 
 
@@ -119,16 +118,16 @@ def test_train_saves_validation_predictions_and_writes_the_report(tmp_path, monk
                cwd=tmp_path, monkeypatch=monkeypatch) == 0
     assert "report reports/t.html" in capsys.readouterr().out
     folder, meta = tmp_path / "runs" / "t", runs.load_meta(tmp_path / "runs" / "t")
-    preds = valid.load(folder)
+    preds = saved.load_valid(folder)
     assert sorted(preds.ids) == sorted(json.loads((folder / "valid.json").read_text())["ids"]) and len(preds.ids) == meta.n_valid
-    assert preds.probs.shape == preds.probs_tta.shape == (meta.n_valid, 2) and np.allclose(preds.probs.sum(1), 1, atol=1e-5)
-    assert meta.valid_accuracy == pytest.approx(1 - meta.valid_error)  # the images and transforms training validated on
-    assert meta.valid_accuracy_tta == preds.accuracy(preds.probs_tta) and meta.valid_tta == 4
+    assert preds.outputs.shape == preds.outputs_tta.shape == (meta.n_valid, 2) and np.allclose(preds.outputs.sum(1), 1, atol=1e-5)
+    assert meta.valid_score == pytest.approx(1 - meta.valid_error)  # accuracy, on the images and transforms training validated on
+    assert meta.valid_score_tta == preds.score("accuracy", outputs=preds.outputs_tta) and meta.valid_tta == 4
     page = Tables((tmp_path / "reports" / "t.html").read_text())
-    assert page.sections == ["settings", "training", "accuracy", "confusion", "per-class", "most-confused", "top-losses"]
+    assert page.sections == ["settings", "training", "score", "confusion", "per-class", "roc", "most-confused", "top-losses"]  # two classes: a ROC
     assert "top losses" in page.images  # thumbnails read from the competition
 
-    runs.write_meta(folder, replace(meta, valid_accuracy=1.0, valid_accuracy_tta=0.5))  # pretend TTA cost accuracy on validation: predict says so
+    runs.write_meta(folder, replace(meta, valid_score=1.0, valid_score_tta=0.5))  # pretend TTA cost accuracy on validation: predict says so
     assert cli("predict", "--run", "t", "--data", root, "--tta", "2", cwd=tmp_path, monkeypatch=monkeypatch) == 0
     assert "paddy: warning: TTA made run t worse on validation (accuracy 1.0000 plain, 0.5000 with TTA 4)" in capsys.readouterr().err
     assert cli("predict", "--run", "t", "--data", root, "--tta", "0", cwd=tmp_path, monkeypatch=monkeypatch) == 0

@@ -71,11 +71,12 @@ def target_stats(task, items, valid_idx):
     return dict(target_range=[float(train.min()), float(train.max())])
 
 
-def dataloaders(cfg, spec, task, items, valid_idx, stats=None, train_only=None, extra=()):
+def dataloaders(cfg, spec, task, items, valid_idx, stats=None, train_only=None, extra=(), vocab=None):
     """Train/valid DataLoaders for a Config and a ModelSpec on `items` (id, y, path), validating on `valid_idx`.
     `train_only` rows (pseudo-labels, paddy/learn/pseudo.py) join the training part, never validation; `stats` scale
-    a regression's target; `extra` [(column, vocab)] are auxiliary class heads."""
-    vocab = classes(task, items.y)
+    a regression's target; `extra` [(column, vocab)] are auxiliary class heads; `vocab`: the classes when the
+    competition names them all (a class no training image has still gets its output), else those of `items`."""
+    vocab = vocab or classes(task, items.y)
     if task != "regression" and len(vocab) < 2: raise PaddyError(f"the target has only one class ({vocab[0] if vocab else 'none'}); a classifier needs at least two")
     if task == "regression" and len(set(items.y)) < 2: raise PaddyError("the target has one value for every image: nothing to learn")
     micro_bs = cfg.bs // cfg.accum

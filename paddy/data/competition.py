@@ -48,6 +48,7 @@ class Competition:
     task: str                   # single | multi | regression | ordinal
     metric: str                 # see paddy.scoring.METRICS
     kind: str                   # what the submission holds: see paddy.scoring.KINDS
+    classes: list | None = None  # the classes, where the files name them all (one-hot columns, a sample column per class)
     top_k: int | None = None    # labels per row of a top_k submission
     encoding: str = "column"    # how the target is written: column | tags | one_hot | folders
     label_folder: str | None = None  # folder labels: the folder of <label>/ folders, relative to root
@@ -76,10 +77,9 @@ def find_sample(root, given=None):
     found = sorted({p for pattern in SAMPLE_PATTERNS for p in csvs(root) if p.match(pattern) or p.name.lower() == pattern}, key=lambda p: (len(p.parts), p.name))
     found = [p for p in found if p.name.lower().startswith("sample")]
     if not found: raise PaddyError(f"no sample_submission*.csv under {root}: it tells what to submit; pass --sample FILE")
-    exact = [p for p in found if p.name == "sample_submission.csv"]
-    if len(found) > 1 and len(exact) != 1:
+    if len(found) > 1:  # Planet shipped sample_submission.csv and sample_submission_v2.csv: only the competition's page tells
         raise PaddyError(f"several sample submissions under {root}: {', '.join(rel(root, p) for p in found[:4])}; pick one with --sample FILE")
-    return rel(root, exact[0] if exact else found[0])
+    return rel(root, found[0])
 
 
 def csvs(root):
@@ -140,24 +140,32 @@ def binary(values):
 
 
 def find_target(df, id_col, columns, given=None):
-    "(target columns, encoding) in the train frame `df`."
+    "(target columns, encoding, how they were chosen) in the train frame `df`."
+    rest = [c for c in df.columns if c != id_col]
     if given:
-        target = list(given)
+        target, why = list(given), "--target"
         missing = [c for c in target if c not in df.columns]
         if missing: raise PaddyError(f"--target {','.join(missing)}: not a column of the train CSV; it has {', '.join(df.columns)}")
-    elif set(columns) <= set(df.columns): target = list(columns)
+    elif set(columns) <= set(df.columns): target, why = list(columns), "the sample's column" + ("s" if len(columns) > 1 else "")
+    elif len(columns) > 1 and (matches := [c for c in rest if set(df[c]) <= set(columns)]):
+        target, why = matches[:1], "its values are the sample's columns"
+    elif len(rest) == 1: target, why = rest, "the only column beside the id; another is set with --target"
     else:
-        rest = [c for c in df.columns if c != id_col]
-        matches = [c for c in rest if len(columns) > 1 and set(df[c]) == set(columns)]
-        target = matches[:1] or (rest if len(rest) == 1 else None)
-        if not target:
-            raise PaddyError(f"cannot tell the target: the sample's column(s) {', '.join(columns)} are not in the train CSV, whose columns are "
-                             f"{', '.join(rest)}; pass --target COL")
+        raise PaddyError(f"cannot tell the target: the sample's column(s) {', '.join(columns)} are not in the train CSV, whose columns are "
+                         f"{', '.join(rest)}; pass --target COL")
     if len(target) > 1:
         bad = [c for c in target if not binary(df[c])]
         if bad: raise PaddyError(f"target columns {', '.join(bad)} are not 0/1: several target columns must be one-hot; give one with --target COL")
-        return target, "one_hot"
-    return target, "tags" if df[target[0]].str.strip().str.contains(r"\s").any() else "column"
+        return target, "one_hot", why
+    return target, "tags" if tagged(df[target[0]]) else "column", why
+
+
+def tagged(values):
+    """Are `values` space-separated tags (Planet's `clear primary water`) rather than labels that hold a space
+    (`Healthy Leaf`)? Tags recombine: fewer distinct words than distinct values."""
+    values = set(values.str.strip())
+    words = {w for v in values for w in v.split()}
+    return any(len(v.split()) > 1 for v in values) and len(words) < len(values)
 
 
 def detect_task(df, target, encoding, metric=None):
@@ -182,7 +190,7 @@ def detect_task(df, target, encoding, metric=None):
 
 def default_metric(task, columns, classes, sample_values):
     "(metric, note) when none is given."
-    if len(columns) > 1 and set(columns) == set(classes): return ("logloss" if task == "single" else "auc"), "a probability column per class"
+    if len(columns) > 1 and set(classes) <= set(columns): return ("logloss" if task == "single" else "auc"), "a probability column per class"
     if task == "single" and len(classes) == 2 and scoring.numeric(sample_values) and any(float(v) not in (0, 1) for v in sample_values):
         return "auc", "the sample holds probabilities of a binary target"
     return scoring.DEFAULT_METRIC[task], f"the {task} task's default"
@@ -191,8 +199,8 @@ def default_metric(task, columns, classes, sample_values):
 def submission_kind(task, metric, columns, classes, top_k):
     "(kind, top_k) of the submission's value columns."
     if len(columns) > 1:
-        missing = sorted(set(columns) - set(classes))
-        if missing: raise PaddyError(f"the sample's columns {', '.join(missing[:4])} are not classes of the target; check --target")
+        missing = sorted(set(classes) - set(columns))
+        if missing: raise PaddyError(f"the training classes {', '.join(missing[:4])} have no column in the sample; check --target")
         return ("indicators" if task == "multi" and scoring.METRICS[metric].reads == "decoded" else "probabilities"), None
     if task == "regression": return "value", None
     if task == "multi": return "tags", None
@@ -227,8 +235,8 @@ def describe(root, sample=None, train_csv=None, id_col=None, target=None, task=N
         notes["train"] = f"labels are the folder names under {label_folder}/"
     else:
         df = read_csv(root / csv, [train_id])
-        tgt, encoding = find_target(df, train_id, columns, target)
-        notes["train"] = f"{csv}: id {train_id}, target {','.join(tgt)}" + (" (one-hot)" if encoding == "one_hot" else "")
+        tgt, encoding, why = find_target(df, train_id, columns, target)
+        notes["train"] = f"{csv}: id {train_id}, target {','.join(tgt)}" + (" (one-hot)" if encoding == "one_hot" else "") + f" ({why})"
     if task is None: task, notes["task"] = detect_task(df, tgt, encoding, metric)
     else: notes["task"] = f"--task {task}"
     check_task(task, encoding)
@@ -240,7 +248,8 @@ def describe(root, sample=None, train_csv=None, id_col=None, target=None, task=N
     if metric == "qwk" and task == "single" and not scoring.numeric(classes):
         raise PaddyError("--metric qwk needs ordered classes written as numbers; these labels are names")
     kind, top_k = submission_kind(task, metric, columns, classes, top_k)
-    return Competition(str(root), sample_file, sample_id, columns, csv, train_id, tgt, task, metric, kind, top_k, encoding,
+    named = scoring.sort_classes(tgt if encoding == "one_hot" else columns) if encoding == "one_hot" or kind in ("probabilities", "indicators") else None
+    return Competition(str(root), sample_file, sample_id, columns, csv, train_id, tgt, task, metric, kind, named, top_k, encoding,
                        label_folder, test_csv, notes)
 
 
@@ -257,7 +266,7 @@ def check_task(task, encoding):
 
 def classes_of(df, target, encoding, label_folder=None):
     "The classes of a classification target, in output order."
-    if encoding == "one_hot": return list(target)
+    if encoding == "one_hot": return scoring.sort_classes(target)
     if encoding == "folders": return scoring.sort_classes(d.name for d in Path(label_folder).iterdir() if d.is_dir() and not d.name.startswith("."))
     if encoding == "tags": return scoring.sort_classes(t for v in df[target[0]] for t in v.split())
     return scoring.sort_classes(df[target[0]].str.strip())
@@ -319,7 +328,7 @@ def check_folders(items):
         raise PaddyError(f"{len(wrong)} image(s) sit in a folder other than their label, e.g. {eg}; fix the CSV or move the files")
 
 
-def test_items(comp, index=None):
+def predict_items(comp, index=None):
     """The test images in the sample submission's order: id and path. An id without an image is an error; a test CSV
     that lists other ids than the sample is too."""
     root = comp.path

@@ -6,7 +6,7 @@ import numpy as np
 
 from paddy import errors, runs, scoring
 from paddy.data import block, checks
-from paddy.data.competition import describe, from_dict, test_items
+from paddy.data.competition import describe, from_dict, predict_items
 from paddy.errors import PaddyError
 from paddy.infer import submission
 from paddy.models import targets
@@ -94,7 +94,7 @@ def predict(run_names, root, tta=4, weights=None, out=None, runs_dir="runs", bs=
     thresholds or cut points fitted out of fold (a cv folder, a blend); default: the runs' own, averaged. Returns the CSV path."""
     folders = [runs.find(n, runs_dir) for n in (run_names or [None])]
     comp = competition(runs.load_meta(folders[0]), root)
-    tests = test_items(comp)
+    tests = predict_items(comp)
     for folder in folders: predict_run(folder, tests, tta, bs, workers, use_checkpoint, precision)
     ids, mean, metas = ensemble(folders, weights)
     decoder = decoder if decoder is not None else scoring.combine([m.decoder or {} for m in metas], weights)

@@ -70,12 +70,12 @@ def rows(cfg, comp, items, index=None):
     from paddy import errors
     from paddy.data import checks
     from paddy.data.block import classes
-    from paddy.data.competition import test_items
+    from paddy.data.competition import predict_items
     vocab = classes(comp.task, items.y)
     ids, source_vocab, probs, labels = predictions(cfg)
     if (source_vocab is not None and list(source_vocab) != list(vocab)) or not set(labels) <= set(vocab):
         raise PaddyError(f"--pseudo {cfg.pseudo} predicts other labels than the training data has; use a source trained on this competition")
-    tests = test_items(comp, index)
+    tests = predict_items(comp, index)
     on_disk = dict(zip(tests.id, tests.path))
     absent = [i for i in ids if i not in on_disk]
     if absent: raise PaddyError(f"--pseudo {cfg.pseudo} predicted {len(absent)} image(s) that are not this competition's test images, e.g. "

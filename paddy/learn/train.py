@@ -124,7 +124,8 @@ def prepare(cfg):
     items, skipped = usable_items(competition.train_items(comp, index))
     valid_idx = block.valid_split(cfg, comp.task, items)
     stats = block.target_stats(comp.task, items, valid_idx)
-    dls = block.dataloaders(cfg, spec, comp.task, items, valid_idx, stats, pseudo.rows(cfg, comp, items, index), targets.extra(cfg, items, comp.task))
+    dls = block.dataloaders(cfg, spec, comp.task, items, valid_idx, stats, pseudo.rows(cfg, comp, items, index),
+                            targets.extra(cfg, items, comp.task), comp.classes)
     return Prepared(spec, prec, comp, dls, skipped, stats)
 
 
