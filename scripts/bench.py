@@ -108,13 +108,15 @@ def fastai_augment(size, min_scale=0.75, flip=True):
     return aug_transforms(size=tuple(size), min_scale=min_scale, do_flip=flip)
 
 
-def paddy_dl(root, items, cache, cache_dir):
+def paddy_dl(root, cache, cache_dir):
     "paddy's train DataLoaders for the default Config (size 128, item size 256, squish) with or without the cache."
     from paddy import config
-    from paddy.data import block
+    from paddy.data import block, competition
     from paddy.models import zoo
     cfg = config.make_config(data=str(root), size=128, cache=cache, cache_dir=str(cache_dir))
-    return block.dataloaders(cfg, zoo.spec(cfg.arch), items=items)
+    comp = competition.from_config(cfg)
+    items = competition.train_items(comp)
+    return block.dataloaders(cfg, zoo.spec(cfg.arch), comp.task, items, block.valid_split(cfg, comp.task, items))
 
 
 def _decode(paths):
@@ -226,8 +228,8 @@ def paddy_epoch(root, cache_dir, arch, bs, workers=None, precision="auto"):
     from paddy.learn import train
     cfg = config.make_config(data=str(root), arch=arch, pretrained=False, bs=bs, workers=workers, precision=precision,
                              cache_dir=str(cache_dir))
-    (spec, prec, dls, _), before = timed(train.prepare, cfg)
-    return epoch_seconds(train.learner(dls, spec, cfg)), before, prec
+    p, before = timed(train.prepare, cfg)
+    return epoch_seconds(train.learner(p.dls, p.spec, cfg, p.comp.task, p.comp.metric)), before, p.precision
 
 
 def demo_run(root, work, name, **flags):
@@ -243,10 +245,19 @@ def demo_run(root, work, name, **flags):
 def run_model(folder, root, tta=0):
     "A finished run's model, its test DataLoader (with `tta` views) and meta, as paddy.infer.predict builds them."
     from paddy import runs
-    from paddy.data import block, layout
+    from paddy.data import block
+    from paddy.data.competition import predict_items
+    from paddy.infer.predict import competition
+    from paddy.models import targets
     meta = runs.load_meta(folder)
-    files = layout.image_files(Path(root) / "test_images")
-    return runs.load_model(folder, meta), block.test_dataloader(meta, files, 64, tta=tta), meta
+    files = list(predict_items(competition(meta, root)).path)
+    return targets.target_head(runs.load_model(folder, meta), meta), block.test_dataloader(meta, files, 64, tta=tta), meta
+
+
+def probabilities(model, dl):
+    "Class probabilities of `model` over the test DataLoader `dl`, as paddy.infer.predict.outputs gives them."
+    from paddy.infer.predict import outputs
+    return outputs(model, dl, lambda x: x.float().softmax(-1))
 
 
 def accuracy(probs, meta, solution):
@@ -312,7 +323,6 @@ def measure(s, work, log):
     from fastai.vision.all import Learner, DataLoaders, CrossEntropyLossFlat
     from paddy.models import precision
     from paddy.data.augment import batch_augment
-    from paddy.infer.predict import probabilities
     r, profiles = {}, {}
 
     log(f"making {s['photos']} 480x640 JPEGs")
@@ -324,10 +334,10 @@ def measure(s, work, log):
     dls = fastai_default_dl(photos)
     r["workers"] = dls.train.fake_l.num_workers
     r["fastai_default_ips"] = loader_rate(dls.train, s["fastai_batches"])
-    dls = paddy_dl(photos, items, False, work / "cache")
+    dls = paddy_dl(photos, False, work / "cache")
     r["paddy_nocache_ips"] = loader_rate(dls.train, s["loader_batches"])
-    _, r["cache_build_default_s"] = timed(paddy_dl, photos, items, True, work / "cache")
-    dls = paddy_dl(photos, items, True, work / "cache")
+    _, r["cache_build_default_s"] = timed(paddy_dl, photos, True, work / "cache")
+    dls = paddy_dl(photos, True, work / "cache")
     r["paddy_default_ips"] = loader_rate(dls.train, s["loader_batches"])
     cores = len(os.sched_getaffinity(0))
     r["decode_limit_ips"] = decode_rate([str(p) for p in items.path], cores)

@@ -18,6 +18,8 @@ REPO = Path(__file__).resolve().parents[1]
 DEMO_WEIGHTS = REPO / "data" / "weights" / "mobilenetv2_100.safetensors"
 TINY = ["--arch", "resnet18", "--no-pretrained", "--size", "32", "--bs", "4", "--epochs", "1", "--workers", "0"]
 ONE_THREAD = dict(os.environ, OMP_NUM_THREADS="1")
+DEMO_FLAGS = ["--arch", "mobilenetv2_100", "--weights", DEMO_WEIGHTS, "--size", "32", "--item-size", "32", "--no-flip", "--method",
+              "fit_one_cycle", "--epochs", "3", "--lr", "0.003", "--bs", "32", "--workers", "0"]  # the demo's recipe, 3 epochs, no workers
 
 
 def make_competition(root, labels=("blast", "normal"), per_label=8, n_test=6, size=(40, 48), mode="RGB", ext=".jpg", seed=0):

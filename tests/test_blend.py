@@ -1,11 +1,12 @@
-"""`paddy blend`: weights from out-of-fold probabilities (greedy selection with replacement, or least log-loss), the
+"""`paddy blend`: weights from out-of-fold outputs (greedy selection with replacement under the competition's metric, or least log-loss), the
 printed evidence, blends/NAME.json, members whose folds or images differ refused, and `paddy predict --blend`'s runs."""
-import json
+import dataclasses, json
 
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import cli
+from paddy import preds as saved, runs
 from paddy.errors import PaddyError
 from paddy.infer import blend
 
@@ -23,24 +24,36 @@ def synthetic(seed=0):
                        liar=sure((targs + 1) % 3, 0.96))
 
 
+def preds(targs, probs=None, folds=None):
+    "Out-of-fold Preds of images 0000.png... with classes `targs` (indices into LABELS)."
+    return saved.Preds("single", LABELS, [f"{i:04d}.png" for i in range(len(targs))], list(np.asarray(LABELS)[targs]),
+                       np.zeros((len(targs), 3)) if probs is None else probs, folds=np.arange(len(targs)) % 3 if folds is None else folds)
+
+
 def write_cv(runs_dir, name, probs, targs, folds=None):
     "A cv folder as `paddy cv` writes it: oof.csv (rows in any order) and cv.json."
-    folder = runs_dir / name
-    folder.mkdir(parents=True)
-    folds = np.arange(len(targs)) % 3 if folds is None else folds
-    oof = pd.DataFrame(probs, columns=[f"p_{v}" for v in LABELS]).assign(
-        image_id=[f"{i:04d}.png" for i in range(len(targs))], label=np.asarray(LABELS)[targs], fold=folds)
-    oof.iloc[::-1].to_csv(folder / "oof.csv", index=False)
-    (folder / "cv.json").write_text(json.dumps(dict(runs=[f"{name}-f{i}" for i in range(3)], folds=3)))
+    p = preds(targs, probs, folds)
+    reverse = slice(None, None, -1)
+    saved.write_oof(runs_dir / name, saved.Preds(p.task, p.vocab, p.ids[reverse], p.ys[reverse], p.outputs[reverse], folds=p.folds[reverse]))
+    runs.write_cv(runs_dir / name, runs.CVResult([f"{name}-f{i}" for i in range(3)], "single", LABELS, "accuracy", p.score("accuracy"),
+                                                 p.fold_scores("accuracy"), len(targs), 0))
 
 
 def test_greedy_and_logloss_find_the_known_weights():
     targs, m = synthetic()
     probs = [m["left"], m["right"], m["liar"]]
-    assert np.allclose(blend.greedy(probs, targs), [0.5, 0.5, 0])
-    assert np.allclose(blend.logloss_weights(probs, targs), [0.5, 0.5, 0], atol=1e-3)
-    assert np.allclose(blend.greedy([m["liar"], m["left"]], targs), [0, 1])  # a member that only hurts is never picked
+    assert np.allclose(blend.greedy(preds(targs), probs, "accuracy"), [0.5, 0.5, 0])
+    assert np.allclose(blend.logloss_weights(targs, probs), [0.5, 0.5, 0], atol=1e-3)
+    assert np.allclose(blend.greedy(preds(targs), [m["liar"], m["left"]], "accuracy"), [0, 1])  # a member that only hurts is never picked
     assert (blend.mix(probs, [1, 1, 0]).argmax(1) == targs).all() and (blend.mix(probs, [1, 1, 1]).argmax(1) != targs).all()
+
+
+def test_greedy_optimizes_the_competitions_metric():
+    "Under log loss the sure-but-wrong `liar` is ruinous; under accuracy `left` alone ties with `left` + a little `liar`."
+    targs, m = synthetic()
+    probs = [m["left"], m["right"], m["liar"]]
+    assert np.allclose(blend.greedy(preds(targs), probs, "logloss"), [0.5, 0.5, 0])
+    assert blend.key(preds(targs), "logloss", blend.mix(probs, [1, 1, 0])) < blend.key(preds(targs), "logloss", blend.mix(probs, [1, 0, 0]))
 
 
 def test_blend_prints_members_equal_mean_and_blend_and_writes_the_json(tmp_path, monkeypatch, capsys):
@@ -48,44 +61,55 @@ def test_blend_prints_members_equal_mean_and_blend_and_writes_the_json(tmp_path,
     for name, p in m.items(): write_cv(tmp_path / "runs", f"{name}-cv", p, targs)
     assert cli("blend", "left-cv,right-cv,liar-cv", "--name", "best", cwd=tmp_path, monkeypatch=monkeypatch) == 0
     out = capsys.readouterr().out.splitlines()
-    saved = json.loads((tmp_path / "blends" / "best.json").read_text())
-    assert saved["members"] == ["left-cv", "right-cv", "liar-cv"] and saved["weights"] == [0.5, 0.5, 0] and saved["n"] == N
-    s = saved["scores"]
-    assert s["blend"]["accuracy"] == 1 and s["equal"]["accuracy"] == 0 and s["members"]["liar-cv"]["accuracy"] == 0
-    assert s["members"]["left-cv"]["accuracy"] == pytest.approx((N // 2 + np.sum(targs[N // 2:] == 0)) / N)  # uniform rows: argmax is the first class
-    assert s["blend"]["logloss"] == pytest.approx(-np.log((0.9 + 1 / 3) / 2))
+    got = json.loads((tmp_path / "blends" / "best.json").read_text())
+    assert got["members"] == ["left-cv", "right-cv", "liar-cv"] and got["weights"] == [0.5, 0.5, 0] and got["n"] == N
+    assert got["metric"] == "accuracy" and out[0].split() == ["out", "of", "fold", "weight", "accuracy", "accuracy", "per", "fold"]
+    s = got["scores"]
+    assert s["blend"]["score"] == 1 and s["equal"]["score"] == 0 and s["members"]["liar-cv"]["score"] == 0
+    assert s["members"]["left-cv"]["score"] == pytest.approx((N // 2 + np.sum(targs[N // 2:] == 0)) / N)  # uniform rows: argmax is the first class
     for name, score in [*s["members"].items(), ("equal mean", s["equal"]), ("blend (greedy)", s["blend"])]:
         line = next(ln for ln in out if ln.split("  ")[0] == name)
-        assert f"{score['accuracy']:8.4f}  {score['logloss']:8.4f}" in line, line
+        assert f"{score['score']:8.4f}  {' '.join(f'{a:.4f}' for a in score['fold_scores'])}" in line, line
     assert "exceeds the fold-to-fold spread" in out[-2] and out[-1] == "wrote blends/best.json"
 
     assert cli("blend", "left-cv,right-cv,liar-cv", "--name", "ll", "--method", "logloss", cwd=tmp_path, monkeypatch=monkeypatch) == 0
     assert np.allclose(json.loads((tmp_path / "blends" / "ll.json").read_text())["weights"], [0.5, 0.5, 0], atol=1e-3)
-    run, weights, out_csv = blend.as_runs("best", None, None, tmp_path / "runs")
-    assert (run, weights, str(out_csv)) == (["left-cv", "right-cv"], [0.5, 0.5], "submissions/best.csv")  # no weight: not predicted
+    run, weights, out_csv, decoder = blend.as_runs("best", None, None, tmp_path / "runs")
+    assert (run, weights, str(out_csv), decoder) == (["left-cv", "right-cv"], [0.5, 0.5], "submissions/best.csv", {})  # no weight: not predicted
     with pytest.raises(PaddyError, match="drop --run"): blend.as_runs("best", ["x-cv"], None, tmp_path / "runs")
 
 
 def test_a_gain_within_the_fold_spread_is_called_so():
-    members = dict(a=dict(accuracy=0.90, logloss=0.3, fold_accuracy=[0.86, 0.90, 0.94]), b=dict(accuracy=0.88, logloss=0.3, fold_accuracy=[0.88] * 3))
-    result = dict(members=["a", "b"], weights=[0.6, 0.4], method="greedy", folds=3,
-                  scores=dict(members=members, equal=dict(accuracy=0.89, logloss=0.3, fold_accuracy=[0.89] * 3),
-                              blend=dict(accuracy=0.91, logloss=0.28, fold_accuracy=[0.85, 0.92, 0.96])))
-    result["evidence"] = blend.evidence(result)
-    assert result["evidence"] == dict(best_member="a", gain=pytest.approx(0.01), spread=pytest.approx(0.04), within_spread=True, folds_better=2)
-    assert "gain over its best member a, +0.0100, is within the fold-to-fold spread (std 0.0400 over 3 folds; better on 2 of 3)" in blend.summary(result)[-1]
+    members = dict(a=dict(score=0.90, fold_scores=[0.86, 0.90, 0.94]), b=dict(score=0.88, fold_scores=[0.88] * 3))
+    result = blend.Blend("x", ["a", "b"], [0.6, 0.4], "greedy", 25, "accuracy", "single", 300, 3,
+                         scores=dict(members=members, equal=dict(score=0.89, fold_scores=[0.89] * 3), blend=dict(score=0.91, fold_scores=[0.85, 0.92, 0.96])))
+    result.evidence = blend.evidence(result)
+    assert result.evidence == dict(best_member="a", gain=pytest.approx(0.01), spread=pytest.approx(0.04), within_spread=True, folds_better=2)
+    assert "gain over its best member a, +0.0100 accuracy, is within the fold-to-fold spread (std 0.0400 over 3 folds; better on 2 of 3)" in blend.summary(result)[-1]
+    rmse = blend.Blend("y", ["a", "b"], [0.5, 0.5], "greedy", 25, "rmse", "regression", 300, 3,
+                       scores=dict(members=dict(a=dict(score=20.0, fold_scores=[19, 20, 21]), b=dict(score=22.0, fold_scores=[22] * 3)),
+                                   blend=dict(score=18.0, fold_scores=[17, 18, 19])))
+    assert blend.evidence(rmse)["best_member"] == "a" and blend.evidence(rmse)["gain"] == pytest.approx(2.0)  # lower is better
+
+
+def rename_class(folder):
+    "Make a cv folder predict classes a, b, d instead of a, b, c."
+    cv = runs.load_cv(folder)
+    runs.write_cv(folder, dataclasses.replace(cv, vocab=["a", "b", "d"]))
+    oof = pd.read_csv(folder / "oof.csv").rename(columns={"p_c": "p_d"})
+    oof.assign(y=oof.y.replace("c", "d")).to_csv(folder / "oof.csv", index=False)
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda f: (f.assign(fold=(f.fold + 1) % 3)), "split the images into other folds than left-cv"),
-    (lambda f: f.iloc[1:], "predicted other images out of fold than left-cv"),
-    (lambda f: f.rename(columns={"p_c": "p_d"}), "predicts other labels than left-cv")], ids=["folds", "images", "labels"])
+    (lambda f: (lambda o: o.assign(fold=(o.fold + 1) % 3).to_csv(f / "oof.csv", index=False))(pd.read_csv(f / "oof.csv")),
+     "split the images into other folds than left-cv"),
+    (lambda f: pd.read_csv(f / "oof.csv").iloc[1:].to_csv(f / "oof.csv", index=False), "predicted other images out of fold than left-cv"),
+    (rename_class, "predicts another task, classes or metric than left-cv")], ids=["folds", "images", "labels"])
 def test_members_with_other_folds_images_or_labels_are_refused(tmp_path, monkeypatch, capsys, change, message):
     targs, m = synthetic()
     write_cv(tmp_path / "runs", "left-cv", m["left"], targs)
     write_cv(tmp_path / "runs", "right-cv", m["right"], targs)
-    path = tmp_path / "runs" / "right-cv" / "oof.csv"
-    change(pd.read_csv(path)).to_csv(path, index=False)
+    change(tmp_path / "runs" / "right-cv")
     assert cli("blend", "left-cv,right-cv", cwd=tmp_path, monkeypatch=monkeypatch) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("paddy: right-cv ") and message in err[0]

@@ -9,10 +9,8 @@ from fastai.callback.core import Callback
 
 from paddy import runs
 from paddy.config import make_config
-from paddy.data import block
 from paddy.infer import predict
 from paddy.learn import train
-from paddy.models import zoo
 
 
 def test_train_predict_submission(tmp_path, competition):
@@ -65,8 +63,8 @@ def test_accumulation_steps_once_per_two_micro_batches_on_both_gradients(tmp_pat
     root, _ = make_competition(tmp_path / "comp", per_label=10)  # 16 training images: 4 micro-batches, 2 steps
     cfg = make_config(data=str(root), arch="resnet18", pretrained=False, size="32", bs=8, accum=2, epochs=1, workers=0,
                       cache_dir=str(tmp_path / "cache"))
-    spec = zoo.spec(cfg.arch)
-    learn = train.learner(block.dataloaders(cfg, spec), spec, cfg, tmp_path)
+    p = train.prepare(cfg)
+    learn = train.learner(p.dls, p.spec, cfg, path=tmp_path)
     log = StepLog()
     learn.fit_one_cycle(1, 1e-3, cbs=[log])
     assert log.sizes == [4, 4, 4, 4] and len(log.applied) == 2, (log.sizes, f"{len(log.applied)} steps")
@@ -110,6 +108,6 @@ def test_ensemble_weights(tmp_path):
         folder = tmp_path / name
         runs.start(folder, runs.RunMeta(vocab=["x", "y"]))
         runs.save_probs(folder, ["1.jpg", "2.jpg"], np.array(p))
-    ids, probs, vocab = predict.ensemble([tmp_path / "a", tmp_path / "b"], [3, 1])
+    ids, probs, metas = predict.ensemble([tmp_path / "a", tmp_path / "b"], [3, 1])
     assert np.allclose(probs, [[0.575, 0.425], [0.325, 0.675]])
     assert predict.ensemble([tmp_path / "a", tmp_path / "b"])[1].argmax(1).tolist() == [1, 1]  # the plain mean differs

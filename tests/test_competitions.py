@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import DEMO_WEIGHTS, assert_user_error, cli
+from conftest import DEMO_FLAGS, assert_user_error, cli
 from types import SimpleNamespace
 
 from paddy.data.competition import describe, predict_items, train_items
@@ -110,16 +110,10 @@ SHAPES = {  # replica: what each value column must hold
 MARGIN = {"accuracy": 0.2, "f1": 0.2, "qwk": 0.3, "auc": 0.15, "f2": 0.03, "rmse": -3.0, "logloss": -0.5}  # clearly better than constant
 
 
-def demo_flags():
-    "The demo's recipe (pretrained MobileNetV2 at 32 px, 3 epochs of one-cycle), on one thread and no workers."
-    return ["--arch", "mobilenetv2_100", "--weights", DEMO_WEIGHTS, "--size", "32", "--item-size", "32", "--no-flip",
-            "--method", "fit_one_cycle", "--epochs", "3", "--lr", "0.003", "--bs", "32", "--workers", "0"]
-
-
 @pytest.mark.parametrize("name", SHAPES)
 def test_train_with_only_the_metric_then_predict_with_no_flag(tmp_path, monkeypatch, capsys, demo_assets, one_thread, name):
     r = build(name, tmp_path / name, n_train=400, n_test=120)
-    assert cli("train", "--data", r.root, "--metric", r.metric, *demo_flags(), cwd=tmp_path, monkeypatch=monkeypatch) == 0
+    assert cli("train", "--data", r.root, "--metric", r.metric, *DEMO_FLAGS, cwd=tmp_path, monkeypatch=monkeypatch) == 0
     assert cli("predict", cwd=tmp_path, monkeypatch=monkeypatch) == 0
     (csv,) = (tmp_path / "submissions").glob("*.csv")
     text = pd.read_csv(csv, dtype=str)

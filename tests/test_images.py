@@ -25,6 +25,16 @@ def test_16_bit_gray_is_scaled_not_clipped(tmp_path):
     assert rgb(tmp_path / "g16.png")[0, :, 0].tolist() == [0, 128, 255]
 
 
+def test_12_bit_gray_keeps_its_levels(tmp_path):
+    ramp = np.arange(0, 4096, dtype=np.uint16).reshape(16, 256)  # a 12-bit camera's whole range in a 16-bit file
+    Image.fromarray(ramp).save(tmp_path / "g12.png")
+    Image.fromarray(ramp).save(tmp_path / "g12.tif")
+    for name in ("g12.png", "g12.tif"):
+        gray = rgb(tmp_path / name)[..., 0]
+        assert (gray.min(), gray.max()) == (0, 255) and len(np.unique(gray)) == 256, name  # shifted right by 8 it was 0..15
+        assert abs(int(gray.ravel()[2048]) - 128) <= 1
+
+
 def test_8_bit_gray_and_cmyk(tmp_path):
     Image.new("L", (4, 4), 200).save(tmp_path / "g.png")
     Image.new("CMYK", (4, 4), (0, 0, 0, 0)).save(tmp_path / "c.jpg")

@@ -4,12 +4,14 @@ import ast, json, shutil, subprocess, sys, sysconfig
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import no_credentials, paddy, served_competition
 
 from paddy import __version__
 from paddy.infer import submission
 from paddy.kaggle import kernel
+from paddy.testing.competitions import build
 from paddy.testing.kaggle_emulator import SLUG
 
 WHEEL = f"paddy-{__version__}-py3-none-any.whl"
@@ -48,7 +50,8 @@ def run_kernel(emulator, tmp_path):
     Returns (the kaggle root, the venv's site-packages)."""
     k, dataset = emulator.kernels[-1], emulator.datasets[-1]
     root = tmp_path / "kaggle"
-    shutil.copytree(emulator.competitions[SLUG].folder, root / "input" / SLUG)
+    (slug,) = k["competitionDataSources"]
+    shutil.copytree(emulator.competitions[slug].folder, root / "input" / slug)
     (root / "input" / dataset["ref"].split("/")[1]).mkdir()
     for name, data in dataset["files"].items(): (root / "input" / dataset["ref"].split("/")[1] / name).write_bytes(data)
     (root / "working").mkdir()
@@ -99,7 +102,8 @@ def test_push_then_train_on_two_gpus_in_the_kernel(kaggle_comp, tmp_path):
     assert sorted(p.name for p in (root / "working").iterdir()) == ["reports", "runs", "submission.csv"]  # no cache in the output
     assert "top-losses" in (root / "working" / "reports" / "kern.html").read_text() and meta["valid_tta"] == 4
     sample = submission.read_sample(root / "input" / SLUG / "sample_submission.csv")
-    submission.validate_file(root / "working" / "submission.csv", sample, meta["vocab"])
+    sub = submission.validate_file(root / "working" / "submission.csv", sample)
+    assert set(sub.label) <= set(meta["vocab"])
 
 
 def test_push_finished_runs_then_predict_them_in_the_kernel(kaggle_comp, tmp_path):
@@ -125,11 +129,29 @@ def test_push_finished_runs_then_predict_them_in_the_kernel(kaggle_comp, tmp_pat
     assert job.settings["predict"] == ["--tta", "2", "--run", "t-f1,t-f0", "--run-weights", "3.0,1.0"]
 
 
+def test_a_predict_only_kernel_on_another_competitions_layout(kaggle_emulator, tmp_path):
+    slug = "plant-pathology-2020-fgvc7"  # one images/ folder, one-hot train.csv, a probability column per class
+    r = build("plant_pathology", tmp_path / "served" / slug, n_train=40, n_test=12)
+    (tmp_path / "served" / "solution.csv").write_text("image_id,label\n")  # not scored here: nothing is submitted
+    kaggle_emulator.add_competition(slug, r.root, tmp_path / "served" / "solution.csv")
+    for args in (("train", "--data", r.root, "--slug", slug, "--metric", "auc", *TINY, "--no-pretrained", "--name", "pp"),
+                 ("predict", "--run", "pp", "--tta", "0", "--out", "local.csv"),  # here: the data it trained on
+                 ("kernel", "--predict", "pp", "--tta", "0")):
+        assert paddy(*args, cwd=tmp_path, env=kaggle_emulator.env).returncode == 0
+    (k,) = kaggle_emulator.kernels
+    assert k["competitionDataSources"] == [slug]
+    root, _ = run_kernel(kaggle_emulator, tmp_path)  # there: the competition as Kaggle mounts it, no data flag
+    sub = pd.read_csv(root / "working" / "submission.csv")
+    assert list(sub.columns) == ["image_id", "healthy", "multiple_diseases", "rust", "scab"]
+    assert list(sub.image_id) == [f"Test_{i}" for i in range(12)] and np.allclose(sub.iloc[:, 1:].sum(1), 1, atol=1e-3)
+    assert (root / "working" / "submission.csv").read_text() == (tmp_path / "local.csv").read_text()
+
+
 def test_a_second_push_is_a_new_dataset_version(tiny_kaggle, tmp_path):
     ref = f"{tiny_kaggle.user}/paddy-offline"
     tiny_kaggle.datasets.append(dict(ref=ref, version=1, files={"old.whl": b"old"}, title="paddy-offline", notes=None,
                                      private=True, request={}))
-    (tmp_path / "exp.toml").write_text('arch = "resnet18"\nsize = [48, 32]\ntargets = ["label", "variety"]\nepochs = 2\n')
+    (tmp_path / "exp.toml").write_text('arch = "resnet18"\nsize = [48, 32]\naux_targets = ["variety"]\nepochs = 2\n')
     r = paddy("kernel", "--config", "exp.toml", "--epochs", "1", "--no-pretrained", "--internet", "--no-gpu", cwd=tmp_path, env=tiny_kaggle.env)
     assert r.returncode == 0, r.stderr
     latest = tiny_kaggle.datasets[-1]
@@ -137,7 +159,7 @@ def test_a_second_push_is_a_new_dataset_version(tiny_kaggle, tmp_path):
     (k,) = tiny_kaggle.kernels
     assert k["slug"] == f"{tiny_kaggle.user}/paddy-train" and k["enableInternet"] is True
     assert not k.get("enableGpu") and not k.get("machineShape")
-    train = ["--arch", "resnet18", "--size", "48,32", "--targets", "label,variety", "--epochs", "1", "--no-pretrained"]
+    train = ["--arch", "resnet18", "--size", "48,32", "--aux-targets", "variety", "--epochs", "1", "--no-pretrained"]
     assert settings(k["text"])["train"] == train  # the preset is read here and sent as flags; flags win
 
 
