@@ -186,12 +186,13 @@ def load_model(folder, meta, use_checkpoint=False):
         prefix = "ema." if any(k.startswith("ema.") for k in saved[0]) else "model."  # an --ema run predicts from its average
         state = {k[len(prefix):]: v for k, v in saved[0].items() if k.startswith(prefix)}
         warn(f"run {folder.name} is unfinished; predicting from its checkpoint after epoch {saved[1]['epochs_done']} of {saved[1]['epochs_total']}")
-    missing = [k for k in ("timm_name", "vocab", "size", "item_size", "n_out") if getattr(meta, k) is None]
+    missing = [k for k in ("timm_name", "vocab", "size", "item_size") if getattr(meta, k) is None]
     if missing: raise PaddyError(f"{folder / META} lacks {', '.join(missing)}; the run folder is damaged, train it again")
-    model = create_model(meta.timm_name, meta.n_out, pretrained=False)
+    n_out = meta.n_out or len(meta.vocab)  # runs from before several heads: one output per class
+    model = create_model(meta.timm_name, n_out, pretrained=False)
     try: model.load_state_dict(state)
     except RuntimeError as e:
-        raise PaddyError(f"{path} does not fit {meta.timm_name} with {meta.n_out} outputs; the run folder is damaged") from e
+        raise PaddyError(f"{path} does not fit {meta.timm_name} with {n_out} outputs; the run folder is damaged") from e
     return model.eval()
 
 

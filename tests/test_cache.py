@@ -7,9 +7,9 @@ from PIL import Image
 
 from conftest import make_competition
 from paddy import config
-from paddy.data import block, cache
+from paddy.data import cache
 from paddy.errors import PaddyError
-from paddy.models import zoo
+from paddy.learn.train import prepare
 
 
 def photos(folder, n=4, size=(60, 80)):
@@ -105,8 +105,8 @@ def test_exif_rotation_and_grayscale_are_decoded(tmp_path):
 def test_training_through_the_cache_gives_the_same_batches(tmp_path):
     root, _ = make_competition(tmp_path / "comp", labels=("blast", "normal", "hispa"), per_label=6, size=(48, 64))
     cfg = dict(data=str(root), size=24, bs=4, workers=0, cache_dir=str(tmp_path / "c"))
-    direct = block.dataloaders(config.make_config(**cfg, cache=False), zoo.spec("resnet18"))
-    via = block.dataloaders(config.make_config(**cfg), zoo.spec("resnet18"))
+    direct = prepare(config.make_config(**cfg, cache=False)).dls
+    via = prepare(config.make_config(**cfg)).dls
     assert (tmp_path / "c").is_dir()
     assert list(via.vocab) == list(direct.vocab)
     assert [via.vocab[int(y)] for _, y in via.valid_ds] == [direct.vocab[int(y)] for _, y in direct.valid_ds]

@@ -51,7 +51,7 @@ def test_flags_are_generated_from_the_config_and_rebuild_it():
     parser_flags(p)
     assert {a.dest for a in p._actions} - {"help"} == KEYS  # every setting has its flag, and no flag is extra
     assert "(default 0.75)" in next(a.help for a in p._actions if a.dest == "min_scale")
-    cfg = make_config(arch="resnet18", size="64,48", flip=False, channels_last=True, lr="auto", ema=0.99, targets="label,variety",
+    cfg = make_config(arch="resnet18", size="64,48", flip=False, channels_last=True, lr="auto", ema=0.99, aux_targets="variety", target="healthy,rust", metric="auc",
                       folds=3, fold=1, name="x", weights=None, pretrained=False)
     flags = to_flags(cfg)
     assert "--no-flip" in flags and "--channels-last" in flags and flags[flags.index("--size") + 1] == "64,48"

@@ -42,7 +42,7 @@ def test_preset_passes_the_checks(path):
 def test_part2_and_part4_settings():
     p2, p4 = make_config(REPO / "experiments/part2-convnext-small.toml"), make_config(REPO / "experiments/part4-multi-target.toml")
     assert (p2.resize, p2.item_size, p2.lr, p2.method) == ("pad", (480, 360), 0.01, "fine_tune")
-    assert p4.targets == ("label", "variety")
+    assert p4.aux_targets == ("variety",)
 
 
 def test_flags_win_over_a_preset_and_make_passes_exp():
@@ -71,8 +71,9 @@ def test_make_cv_passes_folds():
 
 @pytest.mark.parametrize("settings, fragment", [
     (dict(mixup=0.4, cutmix=1.0), "alternatives"), (dict(label_smoothing=1.5), "--label-smoothing"), (dict(ema=1.0), "--ema"),
-    (dict(folds=5), "--folds K and --fold I"), (dict(folds=3, fold=3), "--fold 3"), (dict(targets="variety"), "start with label"),
-    (dict(targets="label,label"), "distinct"), (dict(targets="label,variety", mixup=0.4), "one target"), (dict(init_from="nope"), "nope")])
+    (dict(folds=5), "--folds K and --fold I"), (dict(folds=3, fold=3), "--fold 3"), (dict(aux_targets="variety,variety"), "distinct"),
+    (dict(aux_targets="variety", mixup=0.4), "one target"), (dict(init_from="nope"), "nope"), (dict(metric="kappa"), "--metric 'kappa'"),
+    (dict(task="tags"), "--task 'tags'"), (dict(top_k=0), "--top-k 0")])
 def test_option_values_are_checked(tmp_path, settings, fragment):
     with pytest.raises(PaddyError, match=fragment.replace("-", r"\-")): make_config(runs_dir=str(tmp_path), **settings)
 

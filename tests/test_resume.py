@@ -40,7 +40,8 @@ def test_kill_then_resume_matches_an_uninterrupted_run(tmp_path, extra):
 
     with pytest.raises(PaddyError, match="never finished training.*--resume killed.*--use-checkpoint"):
         runs.load_model(folder, runs.load_meta(folder))
-    ids, probs = predict.predict_run(folder, root, tta=0, workers=0, use_checkpoint=True)
+    from paddy.data.competition import describe, predict_items
+    ids, probs = predict.predict_run(folder, predict_items(describe(root)), tta=0, workers=0, use_checkpoint=True)
     assert len(ids) == len(probs) == 6
 
     assert_user_error(paddy("train", "--resume", "killed", "--epochs", "5", cwd=tmp_path, env=ONE_THREAD), "--resume", "--epochs")

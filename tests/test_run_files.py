@@ -75,16 +75,6 @@ def test_disk_full_keeps_previous_probabilities(run, monkeypatch):
     assert (folder / runs.PROBS).read_bytes() == before and not leftovers(folder)
 
 
-def test_disk_full_keeps_previous_submission(tmp_path, monkeypatch):
-    out = tmp_path / "sub.csv"
-    df = pd.DataFrame({"image_id": ["1.jpg"], "label": ["a"]})
-    submission.write(df, out)
-    before = out.read_text()
-    monkeypatch.setattr(pd.DataFrame, "to_csv", lambda *a, **k: (_ for _ in ()).throw(ENOSPC))
-    with pytest.raises(PaddyError, match=f"cannot write {out}"): submission.write(df.assign(label="b"), out)
-    assert out.read_text() == before and not leftovers(tmp_path)
-
-
 def test_run_files_load_without_pickle(run, monkeypatch):
     import torch
     folder, model = run
@@ -99,9 +89,9 @@ def test_run_files_load_without_pickle(run, monkeypatch):
 
 def test_weights_that_do_not_fit_the_arch(run):
     folder, _ = run
-    with pytest.raises(PaddyError, match="does not fit resnet34 with 2 classes"):
+    with pytest.raises(PaddyError, match="does not fit resnet34 with 2 outputs"):
         runs.load_model(folder, replace(runs.load_meta(folder), timm_name="resnet34"))
-    with pytest.raises(PaddyError, match="does not fit resnet18 with 3 classes"):
+    with pytest.raises(PaddyError, match="does not fit resnet18 with 3 outputs"):
         runs.load_model(folder, replace(runs.load_meta(folder), vocab=["a", "b", "c"]))
 
 
@@ -133,14 +123,15 @@ def every_field():
     return runs.RunMeta(
         name="r", arch="resnet18", timm_name="resnet18.a1_in1k", size=[32, 24], item_size=[64, 48], resize="pad", min_scale=0.5,
         flip=False, mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225], precision="bf16", channels_last=False,
-        config=dict(arch="resnet18", size=[32, 24], lr="auto", targets=["label", "variety"]), versions=dict(paddy="0.1", python="3.11.9"),
+        config=dict(arch="resnet18", size=[32, 24], lr="auto", aux_targets=["variety"]), versions=dict(paddy="0.1", python="3.11.9"),
+        competition=dict(task="single", metric="accuracy", kind="label"), target_range=[0.0, 1.0],
         vocab=["a", "b"], n_train=10, n_valid=2, skipped_images={"9.jpg": "truncated"}, targets=["label", "variety"],
         vocabs=dict(label=["a", "b"], variety=["x", "y", "z"]), n_out=5, world_size=2,
         pseudo=dict(source="b", kind="blend", threshold=0.9, n=1, images={"7.jpg": "a"}), lr_find=dict(valley=1e-3, slide=3e-3),
         lr=1e-3, train_seconds=12.5, history=[dict(epoch=0, train_loss=0.9, valid_loss=0.8, error_rate=0.5, time="00:01")],
         valid_error=0.5, swa=dict(epochs=2, first_epoch=1, final=dict(valid_loss=0.8, valid_error=0.5),
                                   averaged=dict(valid_loss=0.7, valid_error=0.5), kept="averaged"),
-        valid_accuracy=0.5, valid_accuracy_tta=0.25, valid_tta=4, finished=True, test_unreadable={"8.jpg": "empty file"}, tta=2)
+        decoder=dict(mode="argmax"), valid_score=0.5, valid_score_tta=0.25, valid_tta=4, finished=True, test_unreadable={"8.jpg": "empty file"}, tta=2)
 
 
 def test_run_meta_round_trips_through_meta_json(tmp_path):

@@ -37,10 +37,11 @@ def test_swa_averages_the_last_epochs_and_keeps_the_better(tmp_path, monkeypatch
         if v.is_floating_point() and k not in bn: assert torch.allclose(v, (epochs[0][k] + epochs[1][k]) / 2, atol=1e-6), k
     assert max((averaged[k] - final[k]).abs().max() for k in final if k not in bn and final[k].is_floating_point()) > 1e-4
     assert any(not torch.allclose(averaged[k], (epochs[0][k] + epochs[1][k]) / 2) for k in bn)  # recomputed, not averaged
-    assert set(s["final"]) == set(s["averaged"]) == {"valid_loss", "valid_error"} and s["final"] != s["averaged"]
+    assert set(s["final"]) == set(s["averaged"]) == {"valid_loss", "error_rate", "accuracy"} and s["final"] != s["averaged"]
     kept = averaged if s["kept"] == "averaged" else final
-    assert meta.valid_error == s[s["kept"]]["valid_error"]
-    assert (s["kept"] == "averaged") == ((s["averaged"]["valid_error"], s["averaged"]["valid_loss"]) < (s["final"]["valid_error"], s["final"]["valid_loss"]))
+    assert s["metric"] == "accuracy" and meta.valid_error == s[s["kept"]]["error_rate"]
+    better = lambda a, b: (-a["accuracy"], a["valid_loss"]) < (-b["accuracy"], b["valid_loss"])  # the metric, then the loss
+    assert (s["kept"] == "averaged") == better(s["averaged"], s["final"])
     saved = runs.load_tensors(tmp_path / "runs" / "s" / "model.safetensors")[0]
     assert all(torch.equal(saved[k], kept[k]) for k in kept)
 
@@ -71,7 +72,7 @@ def test_multi_target_runs_average_and_bad_values_are_refused(tmp_path, one_thre
     root, _ = make_competition(tmp_path / "comp", per_label=6)
     df = pd.read_csv(root / "train.csv")
     df.assign(variety=(["ADT45", "RR", "Surya"] * 4)[:len(df)]).to_csv(root / "train.csv", index=False)
-    meta = runs.load_meta(train(tiny(root, tmp_path, epochs=2, swa=2, targets="label,variety", name="mt")))
+    meta = runs.load_meta(train(tiny(root, tmp_path, epochs=2, swa=2, aux_targets="variety", name="mt")))
     assert meta.n_out == 5 and "variety_error" in meta.history[-1] and meta.swa["epochs"] == 2
     for kw, message in [(dict(swa=1), "bad --swa 1"), (dict(swa=4, epochs=3), "bad --swa 4"), (dict(swa=2, ema=0.9), "--swa and --ema")]:
         with pytest.raises(PaddyError, match=message): tiny(root, tmp_path, **kw)

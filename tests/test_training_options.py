@@ -23,8 +23,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def setup(comp, tmp_path, **settings):
     "(cfg, learner) of a tiny run with `settings`."
     cfg = tiny_config(comp, tmp_path, **settings)
-    spec, _, dls, _ = train.prepare(cfg)
-    return cfg, train.learner(dls, spec, cfg, tmp_path)
+    p = train.prepare(cfg)
+    return cfg, train.learner(p.dls, p.spec, cfg, path=tmp_path)
 
 
 def test_label_smoothing_sets_the_loss(comp, tmp_path):

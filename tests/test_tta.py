@@ -4,7 +4,8 @@ import torch
 
 from conftest import make_competition
 from paddy import runs
-from paddy.data import block, images, layout
+from paddy.data import block, images
+from paddy.data.layout import image_files
 from paddy.data.loader import TTADL
 from paddy.infer import predict
 
@@ -14,6 +15,9 @@ def meta_for(size=16):
                 flip=True, mean=[0.5] * 3, std=[0.25] * 3, config=dict(cache=False))
 
 
+SOFTMAX = lambda x: x.float().softmax(-1)  # a single-label run's activation
+
+
 class MeanColour(torch.nn.Module):
     "Logits from each image's mean red and green: any change of the pixels changes the prediction."
     def forward(self, x): return x[:, :2].mean((2, 3)) * 10
@@ -21,7 +25,7 @@ class MeanColour(torch.nn.Module):
 
 def test_views_are_augmented_n_times_then_plain_and_each_image_is_read_once(tmp_path, monkeypatch):
     root, _ = make_competition(tmp_path / "c", labels=("a", "b"), per_label=3)
-    files = layout.image_files(root / "test_images")
+    files = image_files(root / "test_images")
     reads = []
     real = images.open_rgb
     monkeypatch.setattr(images, "open_rgb", lambda path, min_side=None: reads.append(path) or real(path, min_side))
@@ -37,9 +41,9 @@ def test_views_are_augmented_n_times_then_plain_and_each_image_is_read_once(tmp_
     assert sorted(map(str, reads)) == sorted(map(str, files))  # once each, not n+1 times
 
 
-def test_probabilities_combine_the_views_like_fastai(tmp_path):
+def test_outputs_combine_the_views_like_fastai(tmp_path):
     root, _ = make_competition(tmp_path / "c", labels=("a", "b"), per_label=3)
-    files = layout.image_files(root / "test_images")
+    files = image_files(root / "test_images")
     dl = block.test_dataloader(meta_for(), files, bs=4, workers=0, tta=2)
     torch.manual_seed(0)
     batches = [views for (views,) in dl]
@@ -48,7 +52,7 @@ def test_probabilities_combine_the_views_like_fastai(tmp_path):
         p = torch.stack([MeanColour()(v).softmax(-1) for v in views])
         expected.append(torch.lerp(p[:-1].mean(0), p[-1], 0.25))  # fastai's Learner.tta with beta=0.25
     torch.manual_seed(0)
-    got = predict.probabilities(MeanColour(), dl)
+    got = predict.outputs(MeanColour(), dl, SOFTMAX)
     assert got.shape == (len(files), 2) and np.allclose(got, torch.cat(expected).numpy(), atol=1e-6)
-    plain = predict.probabilities(MeanColour(), block.test_dataloader(meta_for(), files, bs=4, workers=0))
+    plain = predict.outputs(MeanColour(), block.test_dataloader(meta_for(), files, bs=4, workers=0), SOFTMAX)
     assert not np.allclose(got, plain)
