@@ -12,6 +12,7 @@ bool = $(if $($(1)),$(if $(filter 0 no false off,$($(1))),--no-$(2),--$(2)))
 # ARCH → --arch, RUN → --name, FLIP=0 → --no-flip. EXP=NAME is the preset experiments/NAME.toml; flags still win.
 knob = $(if $(word 3,$(subst :, ,$(1))),$(call bool,$(word 1,$(subst :, ,$(1))),$(word 2,$(subst :, ,$(1)))),$(call flag,$(word 1,$(subst :, ,$(1))),$(word 2,$(subst :, ,$(1)))))
 RUN_FLAGS = $(strip $(call flag,CONFIG,config) $(call flag,EXP,exp) $(foreach k,$(shell $(BIN)/python -m paddy.config),$(call knob,$(k))))
+INSPECT_FLAGS = $(strip $(foreach k,$(shell $(BIN)/python -m paddy.config --competition),$(call knob,$(k))))
 PREDICT_FLAGS = $(call flag,RUN,run) $(call flag,RUN_WEIGHTS,run-weights) $(call flag,DATA,data) \
 	$(call flag,SLUG,slug) $(call flag,TTA,tta) $(call flag,OUT,out) $(call flag,BLEND,blend)
 
@@ -19,7 +20,7 @@ DEMO      := data/demo-digits
 DEMO_W    := data/weights/mobilenetv2_100.safetensors
 DEMO_RUN  := demo-mobilenetv2
 
-.PHONY: install data demo lr-find train cv blend runs report predict submit submissions kernel models zoo-check test bench gpu-check clean
+.PHONY: install data inspect demo lr-find train cv blend runs report predict submit submissions kernel models zoo-check test bench gpu-check clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +32,12 @@ install: $(STAMP)
 
 data: $(STAMP)
 	$(PADDY) data $(call flag,SLUG,slug) $(call flag,RETRIES,retries)
+
+# What paddy detects in the competition folder (train CSV, images, test ids, task, metric, submission), e.g.
+# `make inspect DATA=data/aptos2019-blindness-detection METRIC=qwk`; the same variables (SAMPLE, TRAIN_CSV, ID_COL, TARGET,
+# TASK, METRIC, TOP_K) steer `make train`.
+inspect: $(STAMP)
+	$(PADDY) inspect $(INSPECT_FLAGS)
 
 lr-find: $(STAMP)
 	$(PADDY) lr-find $(RUN_FLAGS)

@@ -218,5 +218,6 @@ def _positive(name, value, kind):
     if not ok: raise PaddyError(f"bad --{name} {value!r}: give a positive {'whole ' if kind is int else ''}number")
 
 
-if __name__ == "__main__":  # the Makefile's list of run variables
-    print(" ".join(make_variables()))
+if __name__ == "__main__":  # the Makefile's list of run variables (with --competition: those that describe the competition)
+    import sys
+    print(" ".join(v for v in make_variables() if "--competition" not in sys.argv or v.split(":")[1].replace("-", "_") in COMPETITION_KEYS))

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import DEMO_FLAGS, assert_user_error, cli
+from fake_runs import Tables
 from types import SimpleNamespace
 
 from paddy.data.competition import describe, predict_items, train_items
@@ -44,6 +45,17 @@ def test_each_layout_is_detected_from_its_files(tmp_path, name):
     if name == "aptos": assert describe(r.root, metric="qwk").task == "ordinal"
 
 
+def test_a_group_column_keeps_each_patient_on_one_side(tmp_path):
+    from paddy.config import make_config
+    from paddy.learn.train import prepare
+    r = build("siim_isic", tmp_path / "siim", n_train=80, n_test=10)
+    p = prepare(make_config(data=str(r.root), metric="auc", group_col="patient_id", bs=8, workers=0, cache_dir=str(tmp_path / "c")))
+    train, valid = set(p.dls.train_ds.items.patient_id), set(p.dls.valid_ds.items.patient_id)
+    assert train and valid and not train & valid and p.comp.kind == "probability"
+    with pytest.raises(PaddyError, match="--group-col patient is not a column"):
+        prepare(make_config(data=str(r.root), group_col="patient", bs=8, workers=0, cache_dir=str(tmp_path / "c")))
+
+
 def test_labels_keep_their_written_form(tmp_path):
     r = build("cassava", tmp_path / "c", n_train=30, n_test=5)
     items = train_items(describe(r.root))
@@ -56,7 +68,8 @@ def test_labels_keep_their_written_form(tmp_path):
 
 def test_flags_override_each_choice(tmp_path):
     r = build("aptos", tmp_path / "a", n_train=40, n_test=10)
-    assert describe(r.root, task="regression", metric="qwk").task == "regression"
+    graded = describe(r.root, task="regression", metric="qwk")  # a value, cut into the grades at points fitted for kappa
+    assert (graded.task, graded.kind, graded.classes) == ("regression", "label", ["0", "1", "2", "3", "4"])
     assert describe(r.root, metric="rmse").task == "regression"
     comp = describe(r.root, metric="map5")
     assert (comp.kind, comp.top_k) == ("top_k", 5) and describe(r.root, top_k=3).top_k == 3
@@ -96,17 +109,19 @@ def test_inspect_prints_what_it_found_with_the_flag_for_each_choice(tmp_path, mo
     r = build("planet", tmp_path / "planet", n_train=30, n_test=8)
     assert cli("inspect", "--data", r.root, "--metric", "f2", cwd=tmp_path, monkeypatch=monkeypatch) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith(f"competition {r.root}: multi task (space-separated tags) [--task], metric f2 (--metric f2)")
+    assert out[0] == f"competition {r.root}: multi task (space-separated tags) [--task], metric f2 (given) [--metric]"
     assert out[1] == "train: train_v2.csv: id image_name, target tags (the sample's column) [--train-csv, --id-col, --target]; 30 images: 30 in train-jpg/"
     assert out[2].startswith("classes: 5 (primary 30")
-    assert out[3] == "test: 8 ids from sample_submission_v2.csv (its order) [--sample]: 8 in test-jpg/"
-    assert out[4] == "submission: image_name,tags (2 columns): space-separated tags (thresholds tuned on validation)"
+    assert out[3] == "test: 8 ids from sample_submission_v2.csv (its order): 8 in test-jpg/ [--sample]"
+    assert out[4] == "submission: image_name,tags (2 columns): space-separated tags (thresholds tuned on validation) [--sample, --metric, --top-k]"
 
 
 SHAPES = {  # replica: what each value column must hold
     "cassava": "label", "aptos": "label", "pawpularity": "value", "plant_pathology": "probabilities", "histopathologic": "probability",
     "planet": "tags", "plant_seedlings": "label", "dog_breed": "probabilities",
 }
+REPORTED = {"label": {"score", "confusion", "top-losses"}, "probability": {"score", "confusion", "roc"}, "probabilities": {"score", "confusion"},
+            "tags": {"score", "per-tag"}, "value": {"score", "regression"}}  # sections of the run's page, by what it predicts
 MARGIN = {"accuracy": 0.2, "f1": 0.2, "qwk": 0.3, "auc": 0.15, "f2": 0.03, "rmse": -3.0, "logloss": -0.5}  # clearly better than constant
 
 
@@ -128,6 +143,8 @@ def test_train_with_only_the_metric_then_predict_with_no_flag(tmp_path, monkeypa
     if kind == "probability": assert values.astype(float).iloc[:, 0].between(0, 1).all() and values.iloc[:, 0].nunique() > 2  # not 0/1 labels
     if kind == "probabilities": assert np.allclose(values.astype(float).sum(1), 1, atol=1e-3)
     if kind == "tags": assert all(set(t.split()) <= {"clear", "cloudy", "primary", "water", "road"} and t for t in values.iloc[:, 0])
+    sections = Tables((tmp_path / "reports" / f"{meta['name']}.html").read_text()).sections  # the page `paddy train` wrote
+    assert REPORTED[kind] <= set(sections) and ("confusion" in sections) == (kind not in ("tags", "value")), sections
     score, constant = kaggle_score(r.metric, text, r.solution), best_constant(r.metric, r.solution)
     print(f"{name}: {r.metric} {score:.4f}, best constant {constant:.4f}")
     assert score >= constant + MARGIN[r.metric] if MARGIN[r.metric] > 0 else score <= constant + MARGIN[r.metric], (score, constant)

@@ -63,4 +63,4 @@ def test_cli_gpus_trains_in_two_processes(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     meta = runs.load_meta(tmp_path / "runs" / "g")
     assert meta.finished and meta.world_size == 2 and meta.config["size"] == [32, 32]
-    assert proc.stdout.count("trained g: valid error") == 1  # rank 0's line, once
+    assert proc.stdout.count("trained g: valid accuracy") == 1  # rank 0's line, once

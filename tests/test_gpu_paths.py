@@ -90,7 +90,7 @@ def test_non_finite_probabilities_are_refused(tmp_path, monkeypatch, capsys):
     runs.save_tensors(folder / runs.WEIGHTS, {k: v.float() * float("nan") if v.is_floating_point() else v for k, v in weights.items()})
     out = tmp_path / "sub.csv"
     assert cli("predict", "--run", "r", "--data", root, "--tta", 0, "--workers", 0, "--out", out, cwd=tmp_path, monkeypatch=monkeypatch) == 2
-    assert "non-finite probabilities for 6 of 6 images" in capsys.readouterr().err and not out.exists()
+    assert "non-finite outputs for 6 of 6 images" in capsys.readouterr().err and not out.exists()
 
 
 def test_cudnn_benchmark_unless_deterministic(monkeypatch):

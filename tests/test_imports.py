@@ -6,9 +6,9 @@ from graphlib import CycleError, TopologicalSorter
 from conftest import REPO
 
 LAYERS = [  # bottom to top: each may import the ones before it
-    {"paddy", "paddy.errors", "paddy.files"},
+    {"paddy", "paddy.errors", "paddy.files", "paddy.scoring"},
     {"paddy.models"},
-    {"paddy.runs"},
+    {"paddy.runs", "paddy.preds"},
     {"paddy.data"},
     {"paddy.infer"},
     {"paddy.learn"},
@@ -17,7 +17,7 @@ LAYERS = [  # bottom to top: each may import the ones before it
     {"paddy.kaggle"},
     {"paddy.api"},  # one function per CLI command
     {"paddy.cli", "paddy.kaggle.kernel_script"},  # the script `paddy kernel` pushes runs paddy's CLI inside the kernel
-    {"paddy.testing"},  # tools for trying paddy without Kaggle (the Kaggle API emulator): nothing in paddy imports them
+    {"paddy.testing"},  # tools for trying paddy without Kaggle (the Kaggle API emulator, competition replicas): nothing in paddy imports them
 ]
 LEVEL = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 

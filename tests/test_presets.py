@@ -4,6 +4,7 @@ import json, subprocess
 import pytest
 from conftest import REPO, paddy
 
+from paddy import runs
 from paddy.config import make_config
 from paddy.errors import PaddyError
 from paddy.models import zoo
@@ -85,19 +86,19 @@ def _run(folder, **meta):
 
 def test_runs_table(tmp_path):
     base = dict(arch="resnet18", size=[32, 24], config=dict(epochs=2), finished=True)
-    _run(tmp_path / "a", **base, valid_error=0.125, train_seconds=75, tta=4)
+    base = base | dict(competition=dict(metric="qwk"))
+    _run(tmp_path / "a", **base, valid_score=0.75, valid_score_tta=0.875, train_seconds=75, tta=4)  # predicted with TTA: its TTA score
     _run(tmp_path / "b", **base | dict(finished=False))
-    _run(tmp_path / "k-f0", **base, valid_error=0.5, train_seconds=10)
-    _run(tmp_path / "k-f1", **base, valid_error=0.25, train_seconds=20)
-    (tmp_path / "k-cv").mkdir()
-    (tmp_path / "k-cv" / "cv.json").write_text(json.dumps(dict(runs=["k-f0", "k-f1"], error=0.375, tta=2)))
+    _run(tmp_path / "k-f0", **base, valid_score=0.5, train_seconds=10)
+    _run(tmp_path / "k-f1", **base, valid_score=0.25, train_seconds=20)
+    runs.write_cv(tmp_path / "k-cv", runs.CVResult(["k-f0", "k-f1"], "ordinal", ["0", "1"], "qwk", 0.375, [0.5, 0.25], 8, 2))
     lines = listing.table(tmp_path).splitlines()
-    assert lines[0].split() == ["run", "arch", "size", "epochs", "valid_err", "cv_err", "tta", "time", "source"]
+    assert lines[0].split() == ["run", "arch", "size", "epochs", "metric", "valid", "cv", "tta", "time", "source"]
     rows = {ln.split()[0]: ln.split() for ln in lines[1:]}
-    assert rows["a"] == ["a", "resnet18", "32x24", "2", "0.1250", "-", "4", "1m15s", "-"]
-    assert rows["b"][4] == "unfinished"
-    assert rows["k-f1"][4:6] == ["0.2500", "0.3750"]
-    assert rows["k-cv"] == ["k-cv", "resnet18", "32x24", "2", "-", "0.3750", "2", "30s", "-"]
+    assert rows["a"] == ["a", "resnet18", "32x24", "2", "qwk", "0.8750", "-", "4", "1m15s", "-"]
+    assert rows["b"][5] == "unfinished"
+    assert rows["k-f1"][5:7] == ["0.2500", "0.3750"]
+    assert rows["k-cv"] == ["k-cv", "resnet18", "32x24", "2", "qwk", "-", "0.3750", "2", "30s", "-"]
 
 
 def test_paddy_runs_cli(tmp_path):

@@ -25,7 +25,7 @@ def test_swa_averages_the_last_epochs_and_keeps_the_better(tmp_path, monkeypatch
         after_epoch(self)
         if self.n > n: epochs.append(copy(self.learn.model))
     monkeypatch.setattr(averaging.Average, "after_epoch", counted)
-    monkeypatch.setattr(swa, "score", lambda learn: (scored.append(copy(learn.model)), score(learn))[1])
+    monkeypatch.setattr(swa, "score", lambda learn, metric: (scored.append(copy(learn.model)), score(learn, metric))[1])
     meta = runs.load_meta(train(tiny(root, tmp_path, epochs=2, swa=2, name="s")))
 
     s = meta.swa

@@ -50,7 +50,7 @@ def test_bad_flag_is_one_line_before_any_work(results, case):
     (["train", "--weights", "missing.safetensors"], ["missing.safetensors", "not found"]),
     (["train", "--precision", "fp16"], ["needs a CUDA GPU"]),
     (["predict", "--run", "nope"], ["no run 'nope'"]),
-    (["submit", "nothing.csv", "--data", "."], ["sample_submission.csv"]),
+    (["submit", "nothing.csv", "--data", "."], ["no sample_submission", "--sample"]),
 ])
 def test_user_errors_are_one_line_exit_2(tmp_path, args, fragments):
     assert_user_error(paddy(*args, cwd=tmp_path), *fragments)

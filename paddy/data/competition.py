@@ -202,7 +202,7 @@ def submission_kind(task, metric, columns, classes, top_k):
         missing = sorted(set(classes) - set(columns))
         if missing: raise PaddyError(f"the training classes {', '.join(missing[:4])} have no column in the sample; check --target")
         return ("indicators" if task == "multi" and scoring.METRICS[metric].reads == "decoded" else "probabilities"), None
-    if task == "regression": return "value", None
+    if task == "regression": return ("label" if metric == "qwk" else "value"), None  # qwk: the grade, cut from the value
     if task == "multi": return "tags", None
     if task == "single" and (top_k or metric == "map5"): return "top_k", top_k or 5
     if task == "single" and metric in PROBABILITY_METRICS:
@@ -240,15 +240,17 @@ def describe(root, sample=None, train_csv=None, id_col=None, target=None, task=N
     if task is None: task, notes["task"] = detect_task(df, tgt, encoding, metric)
     else: notes["task"] = f"--task {task}"
     check_task(task, encoding)
-    classes = [] if task == "regression" else classes_of(df, tgt, encoding, root / label_folder if label_folder else None)
+    graded = task == "regression" and metric == "qwk"  # a value cut into the grades the data holds
+    classes = [] if task == "regression" and not graded else classes_of(df, tgt, encoding, root / label_folder if label_folder else None)
     if metric is None: metric, notes["metric"] = default_metric(task, columns, classes, list(sample_df[columns[0]]))
-    else: notes["metric"] = f"--metric {metric}"
+    else: notes["metric"] = "given"
     if task not in scoring.METRICS[metric].tasks:
         raise PaddyError(f"--metric {metric} does not score a {task} task ({notes['task']}); use one of {', '.join(scoring.for_task(task))}, or set --task")
     if metric == "qwk" and task == "single" and not scoring.numeric(classes):
         raise PaddyError("--metric qwk needs ordered classes written as numbers; these labels are names")
     kind, top_k = submission_kind(task, metric, columns, classes, top_k)
-    named = scoring.sort_classes(tgt if encoding == "one_hot" else columns) if encoding == "one_hot" or kind in ("probabilities", "indicators") else None
+    named = (scoring.sort_classes(tgt if encoding == "one_hot" else columns) if encoding == "one_hot" or kind in ("probabilities", "indicators")
+             else classes if graded else None)
     return Competition(str(root), sample_file, sample_id, columns, csv, train_id, tgt, task, metric, kind, named, top_k, encoding,
                        label_folder, test_csv, notes)
 
@@ -318,10 +320,12 @@ def train_items(comp, index=None):
 
 
 def check_folders(items):
-    "Where most images sit in a folder named for a label (Paddy Doctor's train_images/<label>/), every one must."
+    """Where the training images sit in label folders (Paddy Doctor's train_images/<label>/: sibling folders, at
+    least half of them named for a class), each image must sit in its own label's."""
     labels = set(items.y)
+    siblings = {d.name for g in {p.parent.parent for p in items.path} for d in g.iterdir() if d.is_dir()}
+    if len(siblings) < 2 or len(siblings & labels) < len(siblings) / 2: return
     parent = items.path.map(lambda p: p.parent.name)
-    if parent.isin(labels).mean() < 0.5: return
     wrong = items[parent != items.y]
     if len(wrong):
         eg = ", ".join(f"{r.id} (csv {r.y}, folder {r.path.parent.name})" for r in wrong.head(3).itertuples())
@@ -357,9 +361,9 @@ def summary(comp, train=None, test=None):
         lines.append(f"classes: {len(counts)} ({', '.join(f'{k} {v}' for k, v in counts.head(8).items())}{', ...' if len(counts) > 8 else ''})")
     elif train is not None:
         lines.append(f"values: {len(train)} from {min(train.y):g} to {max(train.y):g}, mean {np.mean(train.y):.4g}")
-    if test is not None: lines.append(f"test: {len(test)} ids from {comp.sample} (its order) [--sample]: {where(test)}" + (f", checked against {comp.test_csv}" if comp.test_csv else ""))
+    if test is not None: lines.append(f"test: {len(test)} ids from {comp.sample} (its order): {where(test)}" + (f", checked against {comp.test_csv}" if comp.test_csv else "") + " [--sample]")
     cols = comp.columns if len(comp.columns) <= 5 else [*comp.columns[:4], "...", comp.columns[-1]]
-    lines.append(f"submission: {comp.id_col},{','.join(cols)} ({len(comp.columns) + 1} columns): {describe_kind(comp)}" + (" [--top-k]" if comp.kind in ("top_k", "label") and comp.task == "single" else ""))
+    lines.append(f"submission: {comp.id_col},{','.join(cols)} ({len(comp.columns) + 1} columns): {describe_kind(comp)} [--sample, --metric, --top-k]")
     return lines
 
 

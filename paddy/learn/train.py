@@ -18,12 +18,12 @@ from paddy.learn.checkpoint import Checkpoint, ResumedFit, restore_opt, restore_
 from paddy.models import precision, targets, zoo
 
 
-def learner(dls, spec, cfg, task="single", metric="accuracy", stats=None, path="."):
+def learner(dls, spec, cfg, task="single", metric="accuracy", stats=None, path=".", classes=None):
     """fastai's vision_learner for `spec`, spelled out over `zoo.create_model` (its timm branch: default_split, frozen
     when pretrained), with the task's loss, the competition's metric, gradient accumulation and the resolved precision."""
     from fastai.vision.all import GradientAccumulation, Learner, default_split
     cbs = ([GradientAccumulation(cfg.bs)] if cfg.accum > 1 else []) + options.callbacks(cfg)
-    heads = targets.head_kwargs(cfg, task, metric, dls, stats)
+    heads = targets.head_kwargs(cfg, task, metric, dls, stats, classes)
     try: model = zoo.create_model(spec.timm_name, heads.pop("n_out"), cfg.pretrained, cfg.weights)
     except (OSError, RuntimeError) as e:  # hub unreachable (OSError), or a weights file that does not fit
         if not cfg.pretrained: raise
@@ -134,7 +134,7 @@ def lr_find(cfg):
     p = prepare(cfg)
     folder = Path(cfg.runs_dir) / cfg.run_name
     folder.mkdir(parents=True, exist_ok=True)
-    return suggest_lr(learner(p.dls, p.spec, cfg, p.comp.task, p.comp.metric, p.stats, folder), folder)
+    return suggest_lr(learner(p.dls, p.spec, cfg, p.comp.task, p.comp.metric, p.stats, folder, p.comp.classes), folder)
 
 
 def phases(cfg, lr):
@@ -173,7 +173,7 @@ def train(cfg, resume=False):
     meta = replace(describe(cfg, spec, prec, comp), n_train=len(dls.train_ds), n_valid=len(dls.valid_ds), skipped_images=skipped,
                    **stats, **targets.meta(cfg, comp, dls), **distributed.meta(), **pseudo.meta(cfg, dls))
     saved = resumable(folder, meta) if resume else None
-    learn = learner(dls, spec, cfg, comp.task, comp.metric, stats, folder)  # weights that fail to load leave no run folder behind
+    learn = learner(dls, spec, cfg, comp.task, comp.metric, stats, folder, comp.classes)  # weights that fail to load leave no run folder behind
     if not resume: runs.start(folder, meta)
     lr = saved[1]["lr"] if saved else cfg.lr
     total = cfg.epochs + (cfg.method == "fine_tune")

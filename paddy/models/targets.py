@@ -51,14 +51,16 @@ def meta(cfg, comp, dls):
     "The RunMeta fields of a run's heads: the target's classes, every head's vocabulary and the model's output width."
     names = ["+".join(comp.target), *cfg.aux_targets]
     vs = vocabs(dls)
+    vs[0] = vs[0] or list(comp.classes or [])  # a regression cut into grades (qwk): the grades
     return dict(vocab=vs[0], targets=names, vocabs=dict(zip(names, vs)), n_out=sum(widths(comp.task, dls)))
 
 
-def head_kwargs(cfg, task, metric, dls, stats=None):
-    "vision_learner's n_out, loss_func and metrics: the competition's metric on the target head, and an error rate per class head."
+def head_kwargs(cfg, task, metric, dls, stats=None, classes=None):
+    """vision_learner's n_out, loss_func and metrics: the competition's metric on the target head, and an error rate per
+    class head. `classes`: a regression's grades, when kappa scores it."""
     from fastai.vision.all import BCEWithLogitsLossFlat, CrossEntropyLossFlat, LabelSmoothingCrossEntropyFlat, error_rate
     from paddy.models.metric import TaskMetric
-    sizes, vocab = widths(task, dls), vocabs(dls)[0]
+    sizes, vocab = widths(task, dls), vocabs(dls)[0] or list(classes or [])
     score = [] if metric == "error_rate" else [TaskMetric(task, metric, activation(task, sizes[0], stats), vocab, stats)]
     if task == "multi": return dict(n_out=sizes[0], loss_func=BCEWithLogitsLossFlat(), metrics=score)
     if task == "regression": return dict(n_out=1, loss_func=BCEWithLogitsLossFlat(), metrics=score)
