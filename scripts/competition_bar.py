@@ -21,7 +21,7 @@ images, and the submission built from its outputs (argmax, P(class), the regress
 ImageNet MobileNetV2 (torchvision's weights in timm's layout, from the demo), 32 images a batch.
 
     .venv/bin/pip install elpv-dataset
-    .venv/bin/python scripts/competition_bar.py --out build/bar [--only cassava,aptos] [--epochs 3]
+    .venv/bin/python scripts/competition_bar.py --out build/bar [--only cassava,aptos] [--epochs 3] [--seed 1 --tag -s1]
 
 Writes OUT/bar.json and prints a table: each shape's metric for the notebook, paddy and the best constant answer.
 """
@@ -119,11 +119,13 @@ def layout(shape, root, train, test):
     return pd.DataFrame(dict(image_name=tid, tags=[tags(r) for r in test.itertuples()]))
 
 
-def notebook(shape, root, epochs, lr, size):
+def notebook(shape, root, epochs, lr, size, seed=42):
     "The hand-written fastai notebook for `shape`: train on its files, TTA on its test images; returns the submission frame."
     from fastai.vision.all import (CategoryBlock, ColReader, DataBlock, ImageBlock, MultiCategoryBlock, RandomSplitter, RegressionBlock,
-                                   Resize, accuracy, aug_transforms, rmse, vision_learner, CohenKappa, RocAucBinary, F1ScoreMulti, RocAuc)
-    kw = dict(item_tfms=Resize(size * 2), batch_tfms=aug_transforms(size=size, min_scale=0.75), splitter=RandomSplitter(0.2, seed=42))
+                                   Resize, accuracy, aug_transforms, rmse, vision_learner, CohenKappa, RocAucBinary, F1ScoreMulti, RocAuc,
+                                   set_seed)
+    set_seed(seed)
+    kw = dict(item_tfms=Resize(size * 2), batch_tfms=aug_transforms(size=size, min_scale=0.75), splitter=RandomSplitter(0.2, seed=seed))
     if shape in ("cassava", "aptos", "histopathologic", "plant_pathology"):
         csv, folder, ext, id_col, y_col = dict(cassava=("train.csv", "train_images", "", "image_id", "label"),
                                                aptos=("train.csv", "train_images", ".png", "id_code", "diagnosis"),
@@ -160,11 +162,11 @@ def notebook(shape, root, epochs, lr, size):
     return sample.assign(tags=[" ".join(v for v, p in zip(vocab, row) if p >= 0.5) for row in preds])
 
 
-def paddy(shape, root, work, epochs, lr, size):
+def paddy(shape, root, work, epochs, lr, size, seed=42, flags=()):
     "paddy with no code: `paddy train` with the metric and the recipe's flags, then `paddy predict`; returns the submission frame."
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     train = [sys.executable, "-m", "paddy.cli", "train", "--data", str(root), "--metric", METRICS[shape], "--arch", "mobilenetv2_100",
-             "--weights", str(WEIGHTS), "--size", str(size), "--epochs", str(epochs), "--lr", str(lr), "--name", shape]
+             "--weights", str(WEIGHTS), "--size", str(size), "--epochs", str(epochs), "--lr", str(lr), "--seed", str(seed), "--name", shape, *flags]
     for args in (train, [sys.executable, "-m", "paddy.cli", "predict", "--run", shape]):
         subprocess.run(args, cwd=work, env=env, check=True)
     return pd.read_csv(work / "submissions" / f"{shape}.csv", dtype=str)
@@ -177,6 +179,9 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--seed", type=int, default=42, help="the split's and the training's seed, on both sides")
+    ap.add_argument("--paddy-flags", default="", help="more flags for `paddy train`, e.g. '--precision fp32'")
+    ap.add_argument("--tag", default="", help="a suffix of the results' keys in bar.json (another seed or setting)")
     args = ap.parse_args(argv)
     out = Path(args.out).resolve()
     train, test = cells()
@@ -186,15 +191,16 @@ def main(argv=None):
         solution = layout(shape, root, train, test) if not root.is_dir() else pd.read_csv(out / "data" / f"{shape}-solution.csv")
         solution.to_csv(out / "data" / f"{shape}-solution.csv", index=False)
         start = time.perf_counter()
-        nb = notebook(shape, root, args.epochs, args.lr, args.size)
+        nb = notebook(shape, root, args.epochs, args.lr, args.size, args.seed)
         nb_s = time.perf_counter() - start
         start = time.perf_counter()
-        pd_sub = paddy(shape, root, out, args.epochs, args.lr, args.size)
+        pd_sub = paddy(shape, root, out, args.epochs, args.lr, args.size, args.seed, args.paddy_flags.split())
         pd_s = time.perf_counter() - start
-        metric = METRICS[shape]
-        results[shape] = dict(metric=metric, notebook=kaggle_score(metric, nb, solution), paddy=kaggle_score(metric, pd_sub, solution),
-                              constant=best_constant(metric, solution), notebook_s=round(nb_s), paddy_s=round(pd_s), n_train=len(train), n_test=len(test))
-        print(f"BAR {shape}: {json.dumps(results[shape])}", flush=True)
+        metric, key = METRICS[shape], shape + args.tag
+        results[key] = dict(metric=metric, notebook=kaggle_score(metric, nb, solution), paddy=kaggle_score(metric, pd_sub, solution),
+                            constant=best_constant(metric, solution), notebook_s=round(nb_s), paddy_s=round(pd_s), n_train=len(train),
+                            n_test=len(test), seed=args.seed, paddy_flags=args.paddy_flags)
+        print(f"BAR {key}: {json.dumps(results[key])}", flush=True)
         (out / "bar.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"{'shape':<16} {'metric':<8} {'notebook':>9} {'paddy':>9} {'constant':>9}")
     for shape, r in results.items():
