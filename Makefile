@@ -20,7 +20,7 @@ DEMO      := data/demo-digits
 DEMO_W    := data/weights/mobilenetv2_100.safetensors
 DEMO_RUN  := demo-mobilenetv2
 
-.PHONY: install data inspect demo lr-find train cv blend runs report predict submit submissions kernel models zoo-check test bench gpu-check clean
+.PHONY: install data inspect follow demo lr-find train cv blend runs report predict submit submissions kernel models zoo-check test bench gpu-check clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -69,8 +69,13 @@ predict: $(STAMP)
 submissions/%.csv: runs/%/model.safetensors | $(STAMP)
 	$(PADDY) predict --run $* --out $@ $(call flag,DATA,data) $(call flag,SLUG,slug) $(call flag,TTA,tta)
 
+# SUB=FILE uploads a CSV; KERNEL=NAME [VERSION=N] submits that pushed kernel's output (code competitions).
 submit: $(STAMP)
-	$(PADDY) submit $(SUB) $(if $(MSG),-m "$(MSG)") $(call flag,DATA,data) $(call flag,SLUG,slug)
+	$(PADDY) submit $(SUB) $(if $(MSG),-m "$(MSG)") $(call flag,DATA,data) $(call flag,SLUG,slug) $(call flag,KERNEL,kernel) $(call flag,VERSION,version)
+
+# Follow pushed kernel KERNEL until it ends, then bring its runs into runs/ and its submission into submissions/.
+follow: $(STAMP)
+	$(PADDY) follow $(KERNEL) $(call flag,RUNS_DIR,runs-dir)
 
 submissions: $(STAMP)
 	$(PADDY) submissions $(call flag,SLUG,slug)
@@ -78,11 +83,12 @@ submissions: $(STAMP)
 # Trains and predicts on a Kaggle GPU with the same RUN_FLAGS (no DATA; EXP/CONFIG is read here), e.g. `make kernel ARCH=convnext_small_in22k EPOCHS=12`.
 # GPUS=2 trains there on both T4s (torchrun in the kernel); ACCELERATOR picks Kaggle's machine (t4). PREDICT=RUN[,RUN...]
 # (RUN_WEIGHTS) pushes finished runs and a kernel that only predicts them. KERNEL and DATASET name the kernel and the
-# dataset of paddy's wheel and the weights or runs; INTERNET=1 and NO_GPU=1 are switches.
+# dataset of paddy's wheel and the weights or runs; INTERNET=1 and NO_GPU=1 are switches; WAIT=1 follows the kernel to its end
+# and brings its runs and submission here (as `make follow`).
 kernel: $(STAMP)
 	$(PADDY) kernel $(RUN_FLAGS) $(call flag,TTA,tta) $(call flag,KERNEL,kernel) $(call flag,DATASET,dataset) \
 		$(call flag,GPUS,gpus) $(call flag,ACCELERATOR,accelerator) $(call flag,PREDICT,predict) $(call flag,RUN_WEIGHTS,run-weights) \
-		$(if $(INTERNET),--internet) $(if $(NO_GPU),--no-gpu)
+		$(if $(INTERNET),--internet) $(if $(NO_GPU),--no-gpu) $(if $(WAIT),--wait)
 
 models: $(STAMP)
 	$(PADDY) models

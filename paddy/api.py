@@ -8,7 +8,6 @@ and so on). The CLI parses flags and prints; everything it does happens here or 
     csv, _ = api.predict([folder.name])                   # submissions/part1-resnet26d.csv
     api.submit(csv, "first try")                          # needs Kaggle credentials
 """
-import subprocess, sys
 from pathlib import Path
 
 from paddy.config import cv_config, make_config, resume_config, to_flags
@@ -21,7 +20,9 @@ from paddy.infer.predict import predict as predict_runs
 from paddy.infer.submission import read_sample, validate_file
 from paddy.kaggle.api import download, submissions  # noqa: F401 (`paddy data`, `paddy submissions`)
 from paddy.kaggle.api import submit as upload
-from paddy.kaggle.kernel import push as kernel  # noqa: F401 (`paddy kernel`)
+from paddy.kaggle.api import submit_code
+from paddy.kaggle.kernel import land as follow  # noqa: F401 (`paddy follow`, `paddy kernel --wait`)
+from paddy.kaggle.kernel import kernel_ref, push as kernel  # noqa: F401 (`paddy kernel`)
 from paddy.learn import distributed
 from paddy.learn.train import lr_find  # noqa: F401 (`paddy lr-find`)
 from paddy.learn.valid import tta_note
@@ -31,7 +32,7 @@ from paddy.report.pages import write as report  # noqa: F401 (`paddy report`)
 from paddy.runs import expand, find, load_cv, load_meta
 
 __all__ = ["settings", "cv_settings", "models", "inspect", "lr_find", "train", "resume", "cross_validate", "blend", "predict", "runs_table",
-           "report", "download", "submit", "submissions", "kernel"]
+           "report", "download", "submit", "submit_kernel", "submissions", "kernel", "follow"]
 
 settings = make_config  # a Config from defaults, a TOML file (`toml`) or preset (`exp`), then keyword settings
 cv_settings = cv_config  # the same for `paddy cv`: --folds K (default 5)
@@ -67,9 +68,8 @@ def resume(run, runs_dir="runs", **settings):
 
 def _torchrun(gpus, cfg):
     "Train `cfg` in `gpus` processes: `torchrun -m paddy.cli train` with the flags that rebuild it; returns the run folder."
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(gpus),
-               "--local-ranks-filter", "0", "-m", "paddy.cli", "train", *to_flags(cfg)]
-    if code := subprocess.run(command).returncode: raise PaddyError(f"training in {gpus} processes failed (exit code {code}); its output is above")
+    if code := distributed.torchrun(gpus, ["-m", "paddy.cli", "train", *to_flags(cfg)]):
+        raise PaddyError(f"training in {gpus} processes failed (exit code {code}); its output is above")
     return Path(cfg.runs_dir) / cfg.run_name
 
 
@@ -109,6 +109,13 @@ def submit(file=None, message=None, slug=SLUG, data=None):
     root = data_root(slug, data)
     validate_file(path, read_sample(root / competition.find_sample(root)))
     return path, upload(path, message or f"paddy {path.stem}", slug)
+
+
+def submit_kernel(kernel, message=None, slug=SLUG, version=None):
+    """Submit to the code competition `slug` the output (submission.csv) of pushed kernel `kernel` (NAME or OWNER/NAME),
+    its newest version or `version`; returns (the kernel's owner/name, Kaggle's reference of the submission)."""
+    ref = kernel_ref(kernel)
+    return ref, submit_code(ref, message or f"paddy kernel {ref}" + (f" v{version}" if version else ""), slug, version)
 
 
 def newest_submission(folder="submissions"):

@@ -106,7 +106,13 @@ def cmd_data(args):
 
 
 def cmd_submit(args):
-    from paddy.api import submit
+    from paddy.api import submit, submit_kernel
+    if args.kernel:
+        if args.file: raise PaddyError("--kernel submits the kernel's own output: drop FILE")
+        kernel, ref = submit_kernel(args.kernel, args.message, args.slug, args.version)
+        print(f"submitted the output of the kernel {kernel}" + (f" version {args.version}" if args.version else "") + f": ref {ref}")
+        return
+    if args.version: raise PaddyError("--version goes with --kernel NAME")
     path, ref = submit(args.file, args.message, args.slug, args.data)
     print(f"submitted {path}: ref {ref}")
 
@@ -128,8 +134,22 @@ def cmd_kernel(args):
     if args.config or args.exp: flags["config"] = str(experiment(args.exp) if args.exp else args.config)
     predict = args.predict.split(",") if args.predict else None
     run_weights = args.run_weights.split(",") if args.run_weights else None
-    dataset, url = kernel(flags, args.kernel, args.dataset, args.tta, args.gpu, args.internet, args.gpus, args.accelerator, predict, run_weights)
-    print(f"pushed the dataset {dataset} and the kernel {url}")
+    dataset, url, ref = kernel(flags, args.kernel, args.dataset, args.tta, args.gpu, args.internet, args.gpus, args.accelerator, predict, run_weights)
+    print(f"pushed the dataset {dataset} and the kernel {url}", flush=True)
+    if args.wait: _landed(ref, args.runs_dir or "runs")
+
+
+def cmd_follow(args):
+    from paddy.kaggle.kernel import kernel_ref
+    _landed(kernel_ref(args.kernel), args.runs_dir)
+
+
+def _landed(ref, runs_dir):
+    "Follow kernel `ref`, bring its output here, and say what came."
+    from paddy.api import follow
+    folders, csv = follow(ref, runs_dir)
+    for f in folders: print(f"run {f.name} -> {f}")
+    print(f"submission -> {csv}" if csv else "no submission.csv in the kernel's output")
 
 
 def parser():
@@ -193,7 +213,13 @@ def parser():
     p.add_argument("-m", "--message", help="submission description")
     p.add_argument("--slug", default=SLUG)
     p.add_argument("--data", help="competition folder holding sample_submission.csv")
+    p.add_argument("--kernel", metavar="NAME", help="a code competition: submit the output of the pushed kernel NAME (or OWNER/NAME)")
+    p.add_argument("--version", type=int, help="with --kernel: that kernel version (default: its newest)")
     p.set_defaults(func=cmd_submit)
+    p = sub.add_parser("follow", help="follow a pushed kernel until it ends, then bring its runs into runs/ and its submission into submissions/")
+    p.add_argument("kernel", help="the kernel: NAME (yours) or OWNER/NAME")
+    p.add_argument("--runs-dir", default="runs", help="where its runs land (default runs)")
+    p.set_defaults(func=cmd_follow)
     p = sub.add_parser("submissions", help="list past submissions and their scores")
     p.add_argument("--slug", default=SLUG)
     p.set_defaults(func=cmd_submissions)
@@ -208,6 +234,7 @@ def parser():
     p.add_argument("--accelerator", help="Kaggle's GPU machine: t4 (NvidiaTeslaT4, two T4s; the default); p100 is retired")
     p.add_argument("--gpus", type=int, help="train in N processes, one per GPU, under torchrun in the kernel (default 1; t4 has 2)")
     p.add_argument("--internet", action=argparse.BooleanOptionalAction, default=False, help="give the kernel the internet (default off)")
+    p.add_argument("--wait", action="store_true", help="follow the kernel until it ends, then bring its runs and submission here (as `paddy follow`)")
     p.set_defaults(func=cmd_kernel)
     return ap
 

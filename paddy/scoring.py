@@ -41,6 +41,17 @@ METRICS = {m.name: m for m in (
     Metric("map5", True, ("single",), "outputs", "mean average precision of the top 5 labels (MAP@5)"),
 )}
 DEFAULT_METRIC = {"single": "accuracy", "multi": "f1", "regression": "rmse", "ordinal": "qwk"}
+KAGGLE_NAMES = (  # words of the evaluation metric a competition's page names (lower case, letters and digits only) -> ours
+    ("quadraticweightedkappa", "qwk"), ("kappa", "qwk"), ("categorizationaccuracy", "accuracy"), ("accuracy", "accuracy"),
+    ("logloss", "logloss"), ("rootmeansquarederror", "rmse"), ("rmse", "rmse"), ("meanabsoluteerror", "mae"),
+    ("areaunderreceiveroperatingcharacteristiccurve", "auc"), ("rocauc", "auc"), ("auc", "auc"), ("f2", "f2"), ("fbeta", "f2"),
+    ("f1", "f1"), ("map5", "map5"), ("meanaverageprecision5", "map5"))
+
+
+def from_kaggle(name):
+    "Our metric for the evaluation metric a Kaggle competition names (e.g. 'Quadratic Weighted Kappa' -> qwk), or None."
+    words = "".join(c for c in str(name or "").lower() if c.isalnum())
+    return next((ours for part, ours in KAGGLE_NAMES if part in words), None) if words else None
 
 
 def metric(name):

@@ -64,3 +64,14 @@ def test_cli_gpus_trains_in_two_processes(tmp_path):
     meta = runs.load_meta(tmp_path / "runs" / "g")
     assert meta.finished and meta.world_size == 2 and meta.config["size"] == [32, 32]
     assert proc.stdout.count("trained g: valid accuracy") == 1  # rank 0's line, once
+
+
+def test_a_failing_ranks_traceback_is_shown(tmp_path, capfd):
+    "Rank 0 prints to the console; another rank's output goes to a log file, whose end is shown when that rank fails."
+    from paddy.learn import distributed
+    script = tmp_path / "fails.py"
+    script.write_text("import os\nprint('rank', os.environ['RANK'], 'says hello')\nif os.environ['RANK'] == '1': raise RuntimeError('rank 1 broke')\n")
+    assert distributed.torchrun(2, [str(script)]) != 0
+    out, err = capfd.readouterr()
+    assert "rank 0 says hello" in out and "rank 1 says hello" not in out  # one rank on the console, as before
+    assert "--- rank 1 failed; the end of its output ---" in err and "RuntimeError: rank 1 broke" in err

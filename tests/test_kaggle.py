@@ -54,7 +54,7 @@ def test_download_is_complete_and_a_second_run_is_a_no_op(tiny_kaggle, tmp_path)
     code, path, _ = paddy(tiny_kaggle, "kaggle.download(retries=0)", tmp_path)
     assert code == 0 and Path(path) == Path("data") / SLUG
     got = files(tmp_path / path)
-    assert got.pop(kaggle.STAMP) and got == files(tiny_kaggle.competitions[SLUG].folder)
+    assert got.pop(kaggle.STAMP) and got.pop(layout.KAGGLE_FACTS) and got == files(tiny_kaggle.competitions[SLUG].folder)
     assert [p.name for p in (tmp_path / "data").iterdir()] == [SLUG]  # no temporary leftovers
     assert paddy(tiny_kaggle, "kaggle.download(retries=0)", tmp_path)[:2] == (0, path)
     assert tiny_kaggle.downloads == [SLUG]
@@ -65,7 +65,7 @@ def test_an_unstamped_folder_is_fetched_again(tiny_kaggle, tmp_path):
     (target / "train_images").mkdir(parents=True)  # what an interrupted extraction leaves
     code, _, out = paddy(tiny_kaggle, "kaggle.download(retries=0)", tmp_path)
     assert code == 0 and "downloading again" in out and (target / kaggle.STAMP).is_file()
-    assert files(target).keys() - {kaggle.STAMP} == files(tiny_kaggle.competitions[SLUG].folder).keys()
+    assert files(target).keys() - {kaggle.STAMP, layout.KAGGLE_FACTS} == files(tiny_kaggle.competitions[SLUG].folder).keys()
     assert [p.name for p in (tmp_path / "data").iterdir()] == [SLUG]
 
 
@@ -74,7 +74,7 @@ def fault(name): return lambda em, env: setattr(em.faults, name, True)
 
 
 FAILURES = {  # case: (how to cause it, words the message must hold)
-    "no credentials": (no_credentials, ["~/.kaggle/kaggle.json", "chmod 600", "KAGGLE_USERNAME", "KAGGLE_KEY"]),
+    "no credentials": (no_credentials, ["KAGGLE_API_TOKEN", "access_token", "chmod 600", "kaggle.json", "KAGGLE_USERNAME", "KAGGLE_KEY"]),
     "wrong credentials": (wrong_credentials, ["(401)", "https://www.kaggle.com/settings"]),
     "unknown competition": (lambda em, env: em.competitions.pop(SLUG), ["(404)", SLUG]),
     "rules not accepted": (rules_not_accepted, ["(403)", f"https://www.kaggle.com/competitions/{SLUG}/rules"]),
@@ -140,6 +140,42 @@ def test_in_a_kernel_the_data_is_the_input_folder(monkeypatch, tmp_path):
     with pytest.raises(PaddyError, match="inputs"): layout.data_root()
     (tmp_path / "input" / SLUG).mkdir(parents=True)
     assert layout.in_kernel() and kaggle.download() == layout.data_root() == tmp_path / "input" / SLUG
+
+
+def mounted(folder, name="sample_submission.csv"):
+    "A competition's files, stored elsewhere, as Kaggle keeps them; returns the folder."
+    folder.mkdir(parents=True)
+    (folder / name).write_text("image_id,label\n")
+    return folder
+
+
+@pytest.mark.parametrize("where", ["competitions/paddy-disease-classification", "paddy-disease-classification-v2", "deep/er/folder"])
+def test_a_kernel_finds_the_competition_wherever_it_is_mounted(monkeypatch, tmp_path, where):
+    "input/competitions/<slug> (kernels since 2026), or a folder Kaggle named otherwise, mounted as a link."
+    monkeypatch.setenv("KAGGLE_KERNEL_RUN_TYPE", "Batch")
+    monkeypatch.setenv("PADDY_KAGGLE_ROOT", str(tmp_path / "kaggle"))
+    link = tmp_path / "kaggle" / "input" / where
+    link.parent.mkdir(parents=True)
+    link.symlink_to(mounted(tmp_path / "storage" / "comp"), target_is_directory=True)
+    mounted(tmp_path / "storage" / "data", "train.csv")  # not a competition: no sample submission
+    assert layout.data_root() == link
+
+
+def test_several_candidate_mounts_are_named(monkeypatch, tmp_path):
+    monkeypatch.setenv("KAGGLE_KERNEL_RUN_TYPE", "Batch")
+    monkeypatch.setenv("PADDY_KAGGLE_ROOT", str(tmp_path))
+    for name in ("one", "two"): mounted(tmp_path / "input" / "datasets" / "me" / name)
+    with pytest.raises(PaddyError, match="several hold a sample submission: .*me/one, .*me/two; pick the competition's with --data"):
+        layout.data_root()
+
+
+def test_paddy_data_records_the_competitions_metric(tiny_kaggle, tmp_path):
+    from paddy.data.competition import describe
+    tiny_kaggle.competitions[SLUG].metric = "Categorization Accuracy"
+    code, path, _ = paddy(tiny_kaggle, "kaggle.download(retries=0)", tmp_path)
+    assert code == 0 and layout.kaggle_facts(tmp_path / path) == dict(slug=SLUG, evaluation_metric="Categorization Accuracy")
+    comp = describe(tmp_path / path)
+    assert comp.metric == "accuracy" and comp.notes["metric"] == "Kaggle's evaluation metric: Categorization Accuracy"
 
 
 def test_data_root_outside_a_kernel(monkeypatch, tmp_path):

@@ -12,7 +12,7 @@ from paddy import __version__
 from paddy.infer import submission
 from paddy.kaggle import kernel
 from paddy.testing.competitions import build
-from paddy.testing.kaggle_emulator import SLUG
+from paddy.testing.kaggle_emulator import SLUG, KernelRunner, listing
 
 WHEEL = f"paddy-{__version__}-py3-none-any.whl"
 TINY = ["--arch", "resnet18", "--size", "32", "--bs", "2", "--epochs", "1", "--method", "fit_one_cycle", "--workers", "0"]
@@ -44,28 +44,30 @@ def throwaway_venv(folder):
     return python, site
 
 
-def run_kernel(emulator, tmp_path):
-    """Run the kernel `emulator` last received, as Kaggle would, in tmp_path/kaggle: the competition and the dataset as
-    pushed in input/ (read-only: checked after), an empty working/, a python without paddy, no index to install from.
-    Returns (the kaggle root, the venv's site-packages)."""
-    k, dataset = emulator.kernels[-1], emulator.datasets[-1]
-    root = tmp_path / "kaggle"
-    (slug,) = k["competitionDataSources"]
-    shutil.copytree(emulator.competitions[slug].folder, root / "input" / slug)
-    (root / "input" / dataset["ref"].split("/")[1]).mkdir()
-    for name, data in dataset["files"].items(): (root / "input" / dataset["ref"].split("/")[1] / name).write_bytes(data)
-    (root / "working").mkdir()
+def kernel_runner(emulator, tmp_path, mounts="current"):
+    """A KernelRunner that runs pushed kernels as Kaggle would, under tmp_path/kernels: the competition and the dataset
+    mounted in input/ (`mounts`: "current", as links under competitions/ and datasets/<owner>/, or "classic"), an empty
+    working/, a python without paddy that sees fastai, timm and torch as Kaggle's image has them, no index to install from.
+    Returns (the runner, the python's site-packages)."""
     python, site = throwaway_venv(tmp_path / "venv")
     env = {k: v for k, v in emulator.env.items() if k != "PYTHONPATH"}
-    env.update(KAGGLE_KERNEL_RUN_TYPE="Batch", PADDY_KAGGLE_ROOT=str(root), PIP_INDEX_URL="http://127.0.0.1:9/simple", OMP_NUM_THREADS="1")
-    has = lambda module: subprocess.run([python, "-c", f"import {module}"], cwd=root / "working", env=env).returncode == 0
+    env.update(PIP_INDEX_URL="http://127.0.0.1:9/simple", OMP_NUM_THREADS="1")
+    has = lambda module: subprocess.run([python, "-c", f"import {module}"], cwd=tmp_path, env=env).returncode == 0
     assert has("safetensors") and not has("paddy")
-    inputs = sorted(p.relative_to(root) for p in (root / "input").rglob("*"))
-    (tmp_path / "kernel.py").write_text(k["text"])
-    r = subprocess.run([python, str(tmp_path / "kernel.py")], cwd=root / "working", env=env, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    (tmp_path / "kernels").mkdir()
+    return KernelRunner(tmp_path / "kernels", python, env, mounts), site
+
+
+def run_kernel(emulator, tmp_path, mounts="current"):
+    """Run the kernel `emulator` last received, as Kaggle would (`kernel_runner`), and check it ended well, installed
+    paddy from the dataset's wheel and left its inputs as they were. Returns (the kaggle root, the venv's site-packages)."""
+    runner, site = kernel_runner(emulator, tmp_path, mounts)
+    k = emulator.kernels[-1]
+    runner.run(emulator, k)
+    assert k["status"] == "complete", k["log"][-6000:]
+    root = k["root"]
     assert (site / "paddy" / "kaggle" / "kernel.py").is_file()  # installed from the dataset's wheel
-    assert sorted(p.relative_to(root) for p in (root / "input").rglob("*")) == inputs
+    assert listing(root / "input") == k["inputs"]  # nothing written into the inputs (read-only on Kaggle)
     return root, site
 
 
@@ -94,7 +96,7 @@ def test_push_then_train_on_two_gpus_in_the_kernel(kaggle_comp, tmp_path):
               "--kernel", "paddy-test", cwd=tmp_path, env=kaggle_comp.env)
     check_pushed(kaggle_comp, r, "paddy-offline", "paddy-test", {weights.name: weights})
 
-    root, _ = run_kernel(kaggle_comp, tmp_path)
+    root, _ = run_kernel(kaggle_comp, tmp_path, mounts="classic")  # input/<slug> and input/<dataset>, as kernels before 2026
     meta = json.loads((root / "working" / "runs" / "kern" / "meta.json").read_text())
     assert meta["finished"] and meta["world_size"] == 2  # torchrun: two processes, rank 0 wrote the run
     assert meta["config"]["weights"] == str(root / "input" / "paddy-offline" / weights.name)
@@ -198,3 +200,72 @@ def test_the_script_gets_train_and_predict_flags(tmp_path):
                                 predict=["--tta", "2", "--run", "resnet18-32x32"])
     text = kernel.script(dict(wheel=WHEEL, dataset="me/paddy-offline", **job.settings))
     assert settings(text) == dict(wheel=WHEEL, dataset="me/paddy-offline", **job.settings)
+
+
+def test_wait_follows_the_kernel_brings_its_run_here_and_submits_its_output(kaggle_comp, tmp_path):
+    runner, _ = kernel_runner(kaggle_comp, tmp_path)  # kernels run as they are pushed, inputs mounted as links
+    kaggle_comp.run_kernels(runner)
+    r = paddy("kernel", *TINY, "--no-pretrained", "--name", "kern", "--tta", "0", "--wait", cwd=tmp_path, env=kaggle_comp.env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    ref = f"{kaggle_comp.user}/paddy-train"
+    lines = r.stdout.splitlines()
+    assert [ln.split(": ")[1].split(" (")[0] for ln in lines if ln.startswith(f"kernel {ref}: ")][-1] == "complete"
+    assert lines[-2:] == ["run kern -> runs/kern", "submission -> submissions/paddy-train.csv"]
+    meta = json.loads((tmp_path / "runs" / "kern" / "meta.json").read_text())
+    assert meta["finished"] and meta["config"]["cache_dir"] == "cache"  # the kernel's /kaggle/temp/cache made this machine's
+    assert (tmp_path / "runs" / "kern" / "model.safetensors").is_file() and (tmp_path / "runs" / "kern" / "valid.json").is_file()
+    here = paddy("predict", "--run", "kern", "--tta", "0", "--data", kaggle_comp.competitions[SLUG].folder, "--out", "here.csv",
+                 cwd=tmp_path, env=kaggle_comp.env)
+    assert here.returncode == 0, here.stderr
+    assert (tmp_path / "here.csv").read_text() == (tmp_path / "submissions" / "paddy-train.csv").read_text()  # the same model, here
+    assert paddy("report", "kern", cwd=tmp_path, env=kaggle_comp.env).returncode == 0
+
+    r = paddy("submit", "--kernel", "paddy-train", "-m", "from the kernel", cwd=tmp_path, env=kaggle_comp.env)
+    assert r.returncode == 0 and r.stdout.startswith(f"submitted the output of the kernel {ref}: ref "), r.stderr
+    (sub,) = kaggle_comp.submissions
+    assert (sub["kernel"], sub["kernelVersion"], sub["status"], sub["description"]) == (ref, 1, "COMPLETE", "from the kernel")
+    listed = paddy("submissions", cwd=tmp_path, env=kaggle_comp.env).stdout
+    assert "COMPLETE" in listed and "from the kernel" in listed
+    again = paddy("follow", "paddy-train", cwd=tmp_path, env=kaggle_comp.env)  # a run that came from this kernel: replaced
+    assert again.returncode == 0 and "run kern -> runs/kern" in again.stdout, again.stderr
+
+
+def test_a_kernel_that_sees_an_old_wheel_stops_and_following_it_shows_why(tiny_kaggle, tmp_path):
+    weights = random_weights(tmp_path / "resnet18-start.safetensors")
+    r = paddy("kernel", *TINY, "--weights", str(weights), "--name", "kern", cwd=tmp_path, env=tiny_kaggle.env)
+    assert r.returncode == 0, r.stderr
+    (tmp_path / "runs" / "kern").mkdir(parents=True)  # a run of the same name here, trained here: never replaced
+    tiny_kaggle.datasets[-1]["files"][WHEEL] = b"the wheel of an older version"  # what Kaggle mounts before the new version is ready
+    runner, _ = kernel_runner(tiny_kaggle, tmp_path, "classic")
+    runner.run(tiny_kaggle, tiny_kaggle.kernels[-1])
+    assert tiny_kaggle.kernels[-1]["status"] == "error"
+    r = paddy("follow", "paddy-train", cwd=tmp_path, env=tiny_kaggle.env)
+    assert r.returncode == 2 and "is not the wheel `paddy kernel` pushed" in r.stderr and "the last" in r.stderr
+    assert r.stderr.splitlines()[-1].startswith(f"paddy: the kernel {tiny_kaggle.user}/paddy-train ended error")
+    assert list((tmp_path / "runs" / "kern").iterdir()) == []
+    tiny_kaggle.kernels[-1].update(status="complete", output={"runs/kern/meta.json": b"{}"})
+    r = paddy("follow", "paddy-train", cwd=tmp_path, env=tiny_kaggle.env)
+    assert r.returncode == 2 and "runs/kern exists and did not come from the kernel" in r.stderr
+
+
+def test_a_failed_report_in_the_kernel_is_a_warning(tmp_path, monkeypatch, capsys):
+    from paddy.kaggle import kernel_script
+    monkeypatch.chdir(tmp_path)
+    assert kernel_script.paddy("report", "nosuch", required=False) == 2
+    assert "warning: `paddy report` failed (exit code 2); the submission is written all the same" in capsys.readouterr().err
+    with pytest.raises(SystemExit): kernel_script.paddy("report", "nosuch")
+
+
+def test_an_old_kaggle_client_is_refused_before_any_push():
+    from paddy.errors import PaddyError
+    with pytest.raises(PaddyError, match=r"kaggle client 1.6.17 is older than 1.8.4.*pip install -U 'kaggle>=1.8.4'"):
+        kernel.check_client("1.6.17")
+    kernel.check_client("1.8.4")
+    kernel.check_client("2.2.5")
+
+
+def test_the_emulator_checks_the_machine_shape(kaggle_emulator):
+    from paddy.testing.kaggle_emulator import ApiError
+    body = dict(slug=f"{kaggle_emulator.user}/k", text="", machineShape="NvidiaTeslaV100")
+    with pytest.raises(ApiError, match="Unknown machine shape 'NvidiaTeslaV100'"): kaggle_emulator.SaveKernel(body, "localhost")
+    assert kaggle_emulator.SaveKernel(body | dict(machineShape="NvidiaTeslaT4"), "localhost")["versionNumber"] == 1

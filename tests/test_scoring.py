@@ -112,3 +112,12 @@ def test_an_ensembles_thresholds_are_the_weighted_mean_of_its_runs():
     a, b = dict(thresholds=[0.2, 0.4]), dict(thresholds=[0.6, 0.8])
     assert scoring.combine([a, b], [3, 1]) == dict(thresholds=[0.3, 0.5])
     assert scoring.combine([dict(mode="argmax"), dict(mode="expected", cuts=[0.5])]) == dict(mode="argmax")  # unlike: the first's
+
+
+@pytest.mark.parametrize("name, ours", [
+    ("Quadratic Weighted Kappa", "qwk"), ("Categorization Accuracy", "accuracy"), ("Root Mean Squared Error", "rmse"),
+    ("Area Under Receiver Operating Characteristic Curve", "auc"), ("Mean Columnwise Area Under Receiver Operating Characteristic Curve", "auc"),
+    ("Multi Class Log Loss", "logloss"), ("F2 Score", "f2"), ("Micro-averaged F1-Score", "f1"), ("MAP@5", "map5"),
+    ("Mean Absolute Error", "mae"), ("Dice Coefficient", None), ("", None)])
+def test_kaggle_metric_names_map_to_ours(name, ours):
+    assert scoring.from_kaggle(name) == ours

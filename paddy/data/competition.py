@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from paddy import scoring
-from paddy.data.layout import ImageIndex, data_root, read_csv, walk
+from paddy.data.layout import ImageIndex, data_root, kaggle_facts, read_csv, walk
 from paddy.errors import PaddyError
 
 SAMPLE_PATTERNS = ("sample_submission*.csv", "samplesubmission*.csv", "sample*submission*.csv")
@@ -220,6 +220,9 @@ def describe(root, sample=None, train_csv=None, id_col=None, target=None, task=N
     if task is not None and task not in scoring.TASKS: raise PaddyError(f"bad --task {task!r}: choose one of {', '.join(scoring.TASKS)}")
     if metric is not None: scoring.metric(metric)
     notes = {}
+    on_kaggle = kaggle_facts(root).get("evaluation_metric")
+    if metric is None and scoring.from_kaggle(on_kaggle):  # what Kaggle's API named, recorded by `paddy data`
+        metric, notes["metric"] = scoring.from_kaggle(on_kaggle), f"Kaggle's evaluation metric: {on_kaggle}"
     sample_file = find_sample(root, sample)
     sample_df = read_csv(root / sample_file)
     if len(sample_df.columns) < 2: raise PaddyError(f"{sample_file} should have an id column and at least one column to predict; it has {', '.join(sample_df.columns)}")
@@ -243,7 +246,7 @@ def describe(root, sample=None, train_csv=None, id_col=None, target=None, task=N
     graded = task == "regression" and metric == "qwk"  # a value cut into the grades the data holds
     classes = [] if task == "regression" and not graded else classes_of(df, tgt, encoding, root / label_folder if label_folder else None)
     if metric is None: metric, notes["metric"] = default_metric(task, columns, classes, list(sample_df[columns[0]]))
-    else: notes["metric"] = "given"
+    else: notes.setdefault("metric", "given")
     if task not in scoring.METRICS[metric].tasks:
         raise PaddyError(f"--metric {metric} does not score a {task} task ({notes['task']}); use one of {', '.join(scoring.for_task(task))}, or set --task")
     if metric == "qwk" and task == "single" and not scoring.numeric(classes):

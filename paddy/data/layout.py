@@ -1,5 +1,5 @@
 """A competition's folder: where it is (a kernel's input, data/<slug>, or --data), its CSVs, and its images found by id."""
-import os
+import json, os
 from collections import defaultdict
 from pathlib import Path
 
@@ -22,13 +22,32 @@ def kaggle_root() -> Path:
     return Path(os.environ.get("PADDY_KAGGLE_ROOT", "/kaggle"))
 
 
+KAGGLE_FACTS = ".paddy-kaggle.json"  # written by `paddy data` into the competition folder: what Kaggle's API says of it (its metric)
+SAMPLE_NAMES = ("sample_submission", "samplesubmission")  # how a competition's sample submission begins (lower case)
+MOUNT_DEPTH = 4  # folders below a kernel's input/ where an attached competition or dataset is looked for
+
+
 def data_root(slug=SLUG, data=None) -> Path:
     "The competition folder: `data` if given, else the kernel's input folder, else data/<slug>."
     if data is not None: root, hint = Path(data), "check the --data path"
-    elif in_kernel(): root, hint = kaggle_root() / "input" / slug, f"add the competition {slug} to the kernel's inputs"
+    elif in_kernel(): return kernel_input(slug)
     else: root, hint = Path("data") / slug, "run `make data` to download it, or pass --data DIR"
     if not root.is_dir(): raise PaddyError(f"no competition data at {root}: {hint}")
     return root
+
+
+def kernel_input(slug):
+    """Where a kernel sees competition `slug`: input/<slug> (older kernels), input/competitions/<slug> (kernels since 2026),
+    or else the one folder under input/ (symbolic links followed) that holds a sample submission: Kaggle chooses the
+    mount folder, and says it may change. Several candidates are an error naming them and --data."""
+    inputs = kaggle_root() / "input"
+    for folder in (inputs / slug, inputs / "competitions" / slug):
+        if folder.is_dir(): return folder
+    found = sorted({p.parent for p in walk(inputs, MOUNT_DEPTH) if p.suffix.lower() == ".csv" and p.name.lower().startswith(SAMPLE_NAMES)})
+    if len(found) == 1: return found[0]
+    if found: raise PaddyError(f"no input folder named {slug}, and several hold a sample submission: {', '.join(map(str, found[:4]))}; "
+                               "pick the competition's with --data DIR")
+    raise PaddyError(f"no competition data under {inputs}: add the competition {slug} to the kernel's inputs")
 
 
 def read_csv(path, columns=()):
@@ -42,9 +61,19 @@ def read_csv(path, columns=()):
     return df
 
 
-def walk(root):
-    "Every file under `root`, symlinked folders followed (Kaggle mounts inputs as links), hidden folders skipped."
+def kaggle_facts(root):
+    "What `paddy data` recorded of the competition in folder `root` (its evaluation metric), or {}."
+    path = Path(root) / KAGGLE_FACTS
+    try: return json.loads(path.read_text()) if path.is_file() else {}
+    except json.JSONDecodeError: return {}
+
+
+def walk(root, depth=None):
+    """Every file under `root` (`depth` folders deep at most), symlinked folders followed (Kaggle mounts inputs as
+    links, and pathlib's `**` does not follow them), hidden folders skipped."""
+    base = len(Path(root).parts)
     for folder, dirs, names in os.walk(root, followlinks=True):
+        if depth is not None and len(Path(folder).parts) - base >= depth: dirs[:] = []
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__MACOSX")
         for name in sorted(names):
             if not name.startswith("."): yield Path(folder) / name

@@ -5,7 +5,7 @@ dataset without the internet, then either trains (`paddy train`, under torchrun 
 `--predict`, only predicts the pushed runs; either way it leaves submission.csv in the kernel's working folder. paddy's
 wheel is built from the source in a clone, or repacked from the installed distribution when paddy was installed with pip.
 """
-import base64, csv, hashlib, importlib.metadata, io, pprint, shutil, subprocess, sys, tempfile, zipfile
+import base64, csv, hashlib, importlib.metadata, io, pprint, re, shutil, subprocess, sys, tempfile, zipfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -14,7 +14,7 @@ from paddy.kaggle import api as kaggle
 from paddy import runs
 from paddy.config import load_toml, make_config
 from paddy.errors import PaddyError
-from paddy.files import write_json
+from paddy.files import atomic_path, write_json
 from paddy.models import zoo
 
 ROOT = Path(__file__).resolve().parents[2]  # what paddy/ sits in: the clone, or the site-packages it was installed into
@@ -166,11 +166,73 @@ def metadata(user, kernel, slug, dataset_ref, shape=None, internet=False) -> dic
                 dataset_sources=[dataset_ref], kernel_sources=[], keywords=[], **({"machine_shape": shape} if shape else {}))
 
 
+MIN_CLIENT = (1, 8, 4)  # the kaggle client sends kernel-metadata.json's machine_shape from 1.8.4 on (kaggle-cli #907)
+LANDED = ".kaggle-kernel"  # in a run folder brought from a kernel: the kernel it came from
+LOG_TAIL = 30  # lines of a failed kernel's log shown
+
+
+def check_client(version=None):
+    "Refuse a kaggle client older than 1.8.4: it would drop the kernel's machine_shape, and the kernel would get Kaggle's default machine."
+    version = version or importlib.metadata.version("kaggle")
+    numbers = tuple(int(n) for n in re.findall(r"\d+", version)[:3])
+    if numbers < MIN_CLIENT:
+        raise PaddyError(f"the installed kaggle client {version} is older than 1.8.4 and would push the kernel without its machine "
+                         "(machine_shape): upgrade it with `pip install -U 'kaggle>=1.8.4'`")
+
+
+def kernel_ref(kernel):
+    "owner/slug of `kernel` (a slug alone is the signed-in user's)."
+    return kernel if "/" in kernel else f"{kaggle.user()}/{kernel}"
+
+
+def land(ref, runs_dir="runs", submissions_dir="submissions", echo=print):
+    """Follow kernel `ref` until it stops, then bring its output here: each run it trained into `runs_dir` (paths that
+    named the kernel's machine, such as its image cache, made this machine's), its submission.csv as
+    submissions/<kernel>.csv. A run folder here that did not come from this kernel is never replaced. A failed kernel
+    prints its log's tail and is an error. Returns (the run folders, the CSV or None)."""
+    status, failure = kaggle.follow(ref, echo)
+    slug = ref.split("/")[1]
+    with tempfile.TemporaryDirectory(prefix="paddy-kernel-output.") as tmp:
+        kaggle.kernel_output(ref, tmp)
+        log = Path(tmp) / f"{slug}.log"
+        if status != "complete":
+            tail = log.read_text(errors="replace").strip().splitlines()[-LOG_TAIL:] if log.is_file() else []
+            if tail: print("\n".join([f"--- the last {len(tail)} lines of the kernel's log ---", *tail, "---"]), file=sys.stderr)
+            raise PaddyError(f"the kernel {ref} ended {status.replace('_', ' ')}" + (f": {failure}" if failure else "") +
+                             f"; see its log{' above' if tail else ''} or at https://www.kaggle.com/code/{ref}")
+        folders = [land_run(meta.parent, Path(runs_dir), ref) for meta in sorted(Path(tmp).glob(f"runs/*/{runs.META}"))]
+        csv = None
+        if (Path(tmp) / "submission.csv").is_file():
+            csv = Path(submissions_dir) / f"{slug}.csv"
+            with atomic_path(csv) as out: shutil.copyfile(Path(tmp) / "submission.csv", out)
+    return folders, csv
+
+
+def land_run(folder, runs_dir, ref):
+    "Copy the run `folder` from kernel `ref`'s output into `runs_dir`, its image cache made this machine's; returns it."
+    target = runs_dir / folder.name
+    came_from = (target / LANDED).read_text().strip() if (target / LANDED).is_file() else None
+    if target.exists() and came_from != ref:
+        raise PaddyError(f"{target} exists and did not come from the kernel {ref}: rename it, or bring the kernel's runs elsewhere with --runs-dir")
+    meta = runs.load_meta(folder)
+    meta.config["cache_dir"] = "cache"  # the kernel's /kaggle/temp/cache does not exist here
+    runs.write_meta(folder, meta)
+    (folder / LANDED).write_text(ref + "\n")
+    staged = runs_dir / f".{folder.name}.landing"
+    shutil.rmtree(staged, ignore_errors=True)
+    shutil.copytree(folder, staged)
+    if target.exists(): shutil.rmtree(target)
+    staged.rename(target)
+    return target
+
+
 def push(flags, kernel=None, dataset=None, tta=4, gpu=True, internet=False, gpus=None, accelerator=None, predict=None, run_weights=None):
     """Push paddy's wheel, with what the kernel needs, as dataset `dataset`, then kernel `kernel`, on a GPU machine chosen
     by `accelerator` unless `gpu` is False. With `predict` (run names), the kernel predicts those finished runs (`flags`
     may only hold runs_dir, where they are); else it trains with the run flags `flags` ({config key: value}) in `gpus`
-    processes and predicts ("config" in `flags`: a TOML file read here). Everything is checked first: a refusal pushes nothing. Returns (dataset ref, kernel URL)."""
+    processes and predicts ("config" in `flags`: a TOML file read here). Everything is checked first: a refusal pushes
+    nothing. Returns (dataset ref, kernel URL, kernel ref: owner/slug, for `land`)."""
+    check_client()
     shape = machine_shape(accelerator, gpu, 1 if gpus is None else gpus)  # None: one process
     if predict:
         given = sorted(f"--{k.replace('_', '-')}" for k in flags if k != "runs_dir") + ([] if gpus is None else ["--gpus"])
@@ -187,6 +249,7 @@ def push(flags, kernel=None, dataset=None, tta=4, gpu=True, internet=False, gpus
         for name, path in job.files.items(): shutil.copy2(path, files / name)
         write_json(files / "dataset-metadata.json", dict(title=dataset or job.dataset, id=dataset_ref, licenses=[dict(name="CC0-1.0")]))
         kaggle.push_dataset(files, f"paddy {__version__}")
-        (code / CODE_FILE).write_text(script(dict(wheel=wheel.name, dataset=dataset_ref, **job.settings)))
+        (code / CODE_FILE).write_text(script(dict(wheel=wheel.name, wheel_sha256=hashlib.sha256(wheel.read_bytes()).hexdigest(),
+                                                  dataset=dataset_ref, **job.settings)))
         write_json(code / "kernel-metadata.json", metadata(user, kernel or job.kernel, job.slug, dataset_ref, shape, internet))
-        return dataset_ref, kaggle.push_kernel(code)
+        return dataset_ref, kaggle.push_kernel(code), f"{user}/{kernel or job.kernel}"

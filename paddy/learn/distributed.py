@@ -11,11 +11,29 @@ it does not wrap the model at all), turns SyncBatchNorm off (CUDA only), reads t
 parameters (a DDP-wrapped CPU model has no `.device`), and broadcasts rank 0's shuffle through CPU tensors (fastai
 moves them to CUDA for nccl). A model with parameters its forward pass never uses (fastai's body skips timm's ConvNeXt
 head norm and MobileNetV3 head conv) is wrapped with DDP's `find_unused_parameters`, else the second step fails."""
-import atexit, os, shutil, tempfile
+import atexit, os, shutil, subprocess, sys, tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
 from paddy.errors import PaddyError
+
+
+LOG_TAIL = 40  # lines of a failed rank's error output shown
+
+
+def torchrun(n, args):
+    """Run `args` (a script or `-m module`, and its arguments) in `n` processes under `torchrun --standalone`: rank 0
+    prints to this console, the other ranks into log files, and when one of them fails the tail of its error output (its
+    traceback) is printed here too. Returns torchrun's exit code."""
+    with tempfile.TemporaryDirectory(prefix="paddy-torchrun.") as logs:
+        quiet = ["--redirects", ",".join(f"{r}:3" for r in range(1, n))] if n > 1 else []
+        code = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(n),
+                               "--log-dir", logs, *quiet, *args]).returncode
+        for log in sorted(Path(logs).glob("**/stderr.log")) if code else []:
+            lines = log.read_text(errors="replace").splitlines()
+            if any(ln.startswith("Traceback") for ln in lines):
+                print("\n".join([f"--- rank {log.parent.name} failed; the end of its output ---", *lines[-LOG_TAIL:], "---"]), file=sys.stderr, flush=True)
+    return code
 
 
 def world_size(): return int(os.environ.get("WORLD_SIZE", 1))

@@ -9,7 +9,7 @@ Standalone: `python -m paddy.testing.kaggle_emulator --port 8765 --competition D
 and `tiny_kaggle` fixtures of tests/conftest.py. Each competition is a folder (its name is the slug) served as one
 zip, and a hidden solution CSV (`image_id,label[,Usage]`) that uploaded submissions are scored against (accuracy).
 """
-import argparse, base64, csv, io, itertools, json, os, secrets, socket, struct, sys, threading, zipfile
+import argparse, base64, csv, io, itertools, json, os, secrets, shutil, socket, struct, subprocess, sys, tempfile, threading, time, zipfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import formatdate
@@ -22,12 +22,14 @@ SLUG = "paddy-disease-classification"
 API = {  # the calls answered, by service
     "competitions.CompetitionApiService": {
         "ListCompetitions", "ListDataFiles", "DownloadDataFiles", "StartSubmissionUpload", "CreateSubmission",
-        "ListSubmissions", "GetSubmission", "GetSubmissionLimits"},
-    "kernels.KernelsApiService": {"SaveKernel"},
+        "CreateCodeSubmission", "ListSubmissions", "GetSubmission", "GetSubmissionLimits"},
+    "kernels.KernelsApiService": {"SaveKernel", "GetKernelSessionStatus", "ListKernelSessionOutput"},
     "blobs.BlobApiService": {"StartBlobUpload"},
-    "datasets.DatasetApiService": {"GetDatasetStatus", "ListDatasetFiles", "CreateDataset", "CreateDatasetVersion"},
+    "datasets.DatasetApiService": {"GetDatasetStatus", "GetDataset", "ListDatasetFiles", "CreateDataset", "CreateDatasetVersion"},
     "security.OAuthService": {"IntrospectToken"},
 }
+MACHINE_SHAPES = {"NvidiaTeslaT4", "NvidiaTeslaP100", "TpuV5E8", "Tpu1VmV38"}  # what SaveKernel takes (P100: retired, runs on a T4)
+MOUNTS = ("classic", "current")  # input/<slug>, or input/competitions/<slug> and input/datasets/<owner>/<slug> as links
 
 
 class ApiError(Exception):
@@ -59,6 +61,7 @@ class Competition:
     folder: Path
     solution: dict  # image_id -> (label, usage)
     rules_accepted: bool = True
+    metric: str = "Categorization Accuracy"  # the evaluation metric its page names
 
 
 def read_solution(path):
@@ -115,21 +118,30 @@ def now_iso():
 class KaggleEmulator:
     """Kaggle's API for one user: competitions, submissions, kernels and datasets, kept in memory.
 
-    `submissions`, `kernels`, `datasets` and `downloads` record what was scored, pushed or fetched, in order;
+    `submissions`, `kernels`, `datasets` and `downloads` record what was scored, pushed or fetched, in order, and
+    `calls` every API call as (method, HTTP status, answer);
     `faults` injects failures; `daily_limit` caps submissions per competition per UTC day (429 beyond it).
+    A dataset version is processing for `processing` seconds after its push, as on Kaggle: meanwhile its status and
+    current version are the previous version's (a new dataset is 404), and a further version is refused (403).
+    After `run_kernels`, each pushed kernel runs (`KernelRunner`): its status goes queued, running, complete or error,
+    and its output and log can be listed and fetched, and submitted to a code competition.
     """
-    def __init__(self, user="paddy-tester", key="0123456789abcdef0123456789abcdef", token=None, daily_limit=5):
-        self.user, self.key, self.token, self.daily_limit = user, key, token, daily_limit
+    def __init__(self, user="paddy-tester", key="0123456789abcdef0123456789abcdef", token=None, daily_limit=5, processing=0.5):
+        self.user, self.key, self.token, self.daily_limit, self.processing = user, key, token, daily_limit, processing
         self.competitions, self.blobs = {}, {}
-        self.submissions, self.kernels, self.datasets, self.downloads = [], [], [], []
+        self.submissions, self.kernels, self.datasets, self.downloads, self.calls = [], [], [], [], []
         self.faults = Faults()
         self.lock = threading.Lock()
         self._ids = itertools.count(1)
-        self.server = None
+        self.server, self.runner = None, None
 
-    def add_competition(self, slug, folder, solution_csv, rules_accepted=True):
-        "Serve `folder` as competition `slug`, scoring submissions against `solution_csv`."
-        self.competitions[slug] = Competition(slug, Path(folder), read_solution(solution_csv), rules_accepted)
+    def add_competition(self, slug, folder, solution_csv, rules_accepted=True, metric="Categorization Accuracy"):
+        "Serve `folder` as competition `slug`, scoring submissions against `solution_csv`; `metric` as its page names it."
+        self.competitions[slug] = Competition(slug, Path(folder), read_solution(solution_csv), rules_accepted, metric)
+
+    def run_kernels(self, runner):
+        "Run every kernel pushed from now on with `runner` (a KernelRunner), in a thread: status and output follow it."
+        self.runner = runner
 
     # ---- serving
     def start(self, port=0):
@@ -212,7 +224,7 @@ class KaggleEmulator:
         search = req.get("search", "")
         return {"competitions": [
             {"ref": f"https://www.kaggle.com/competitions/{c.slug}", "title": c.slug, "category": "Community",
-             "reward": "Kudos", "deadline": "2030-01-01T00:00:00.000Z", "teamCount": 1,
+             "reward": "Kudos", "deadline": "2030-01-01T00:00:00.000Z", "teamCount": 1, "evaluationMetric": c.metric,
              "userHasEntered": c.rules_accepted, "maxDailySubmissions": self.daily_limit}
             for c in self.competitions.values() if search in c.slug]}
 
@@ -232,17 +244,31 @@ class KaggleEmulator:
 
     def CreateSubmission(self, req, host):
         comp = self.competition(req.get("competitionName", ""))
+        blob = self.blob(req.get("blobFileTokens", ""))
+        return self.scored(comp, blob["name"], blob["data"], req.get("submissionDescription", ""))
+
+    def scored(self, comp, name, data, description, **more):
+        "Score and record a submission of `data` to `comp`; the daily limit applies."
         if len(self.today(comp.slug)) >= self.daily_limit:
             raise ApiError(429, f"Submission not allowed: your team has used its daily submission allowance "
                                 f"({self.daily_limit}) today, please try again tomorrow UTC.")
-        blob = self.blob(req.get("blobFileTokens", ""))
-        status, public, private, error = score(blob["data"], comp.solution)
-        sub = {"ref": next(self._ids), "competition": comp.slug, "fileName": blob["name"], "date": now_iso(),
-               "description": req.get("submissionDescription", ""), "status": status, "publicScore": public,
-               "privateScore": private, "errorDescription": error, "totalBytes": len(blob["data"]),
-               "submittedBy": self.user, "content": blob["data"]}
+        status, public, private, error = score(data, comp.solution)
+        sub = {"ref": next(self._ids), "competition": comp.slug, "fileName": name, "date": now_iso(), "description": description,
+               "status": status, "publicScore": public, "privateScore": private, "errorDescription": error,
+               "totalBytes": len(data), "submittedBy": self.user, "content": data, **more}
         self.submissions.append(sub)
         return {"message": f"Successfully submitted to {comp.slug}", "ref": sub["ref"]}
+
+    def CreateCodeSubmission(self, req, host):
+        "A code competition's submission: the output file of a kernel version that ran (the newest by default)."
+        comp = self.competition(req.get("competitionName", ""))
+        k = self.kernel(self.user, req.get("kernelSlug", ""), req.get("kernelVersion"))
+        if k.get("status") != "complete":
+            raise ApiError(400, f"Kernel version {k['versionNumber']} has not completed successfully ({k.get('status', 'queued')})")
+        name = req.get("fileName", "submission.csv")
+        if name not in k["output"]: raise ApiError(400, f"Kernel version {k['versionNumber']} has no output file {name}")
+        return self.scored(comp, name, k["output"][name], req.get("submissionDescription", ""),
+                           kernel=k["slug"], kernelVersion=k["versionNumber"])
 
     def ListSubmissions(self, req, host):
         slug = self.competition(req.get("competitionName", ""), need_rules=False).slug
@@ -263,29 +289,56 @@ class KaggleEmulator:
     def SaveKernel(self, req, host):
         owner, _, slug = req.get("slug", "").partition("/")
         if owner != self.user: raise ApiError(403, f"You cannot push kernels as '{owner}'")
+        if req.get("machineShape") and req["machineShape"] not in MACHINE_SHAPES:
+            raise ApiError(400, f"Unknown machine shape '{req['machineShape']}'")
         version = 1 + sum(k["slug"] == req["slug"] for k in self.kernels)
-        self.kernels.append({**req, "versionNumber": version})
+        k = {**req, "versionNumber": version, "id": next(self._ids), "status": "queued", "output": {}, "log": ""}
+        self.kernels.append(k)
+        if self.runner: threading.Thread(target=self.runner.run, args=(self, k), daemon=True).start()
         bad = [s for s in req.get("competitionDataSources", []) if s.split("/")[-1] not in self.competitions]
         return {"ref": f"/code/{req['slug']}", "url": f"https://www.kaggle.com/code/{req['slug']}",
                 "versionNumber": version, "invalidCompetitionSources": bad}
 
+    def kernel(self, owner, slug, version=None):
+        "A pushed kernel version (the newest, or `version`: a number or 'vN'); ApiError 404 if there is none."
+        pushed = [k for k in self.kernels if k["slug"] == f"{owner}/{slug}"]
+        if version: pushed = [k for k in pushed if k["versionNumber"] == int(str(version).lstrip("v"))]
+        if not pushed: raise ApiError(404, f"Kernel '{owner}/{slug}'{f' version {version}' if version else ''} not found")
+        return pushed[-1]
+
+    def GetKernelSessionStatus(self, req, host):
+        k = self.kernel(req.get("userName", ""), req.get("kernelSlug", ""), req.get("versionLabel"))
+        return {"status": k["status"].upper(), **({"failureMessage": k["failure"]} if k.get("failure") else {})}
+
+    def ListKernelSessionOutput(self, req, host):
+        k = self.kernel(req.get("userName", ""), req.get("kernelSlug", ""), req.get("versionLabel"))
+        files = [{"fileName": name, "url": f"http://{host}/kernel-output/{k['id']}/{name}"} for name in sorted(k["output"])]
+        return {"files": files, "log": k["log"]}
+
     def StartBlobUpload(self, req, host):
         return self.new_blob(req.get("name", ""), host)
 
-    def dataset(self, owner, slug):
-        pushes = [d for d in self.datasets if d["ref"] == f"{owner}/{slug}"]
+    def dataset(self, owner, slug, ready=False):
+        """The newest pushed version of dataset owner/slug (with `ready`, the newest that processing has finished);
+        ApiError 404 if there is none."""
+        pushes = [d for d in self.datasets if d["ref"] == f"{owner}/{slug}" and (not ready or d.get("ready_at", 0) <= time.monotonic())]
         if not pushes: raise ApiError(404, f"Dataset '{owner}/{slug}' not found")
         return pushes[-1]
 
     def push_dataset(self, ref, body, **meta):
         files = {self.blob(f["token"])["name"]: self.blob(f["token"])["data"] for f in body.get("files", [])}
         version = 1 + sum(d["ref"] == ref for d in self.datasets)
-        self.datasets.append({"ref": ref, "version": version, "files": files, **meta, "request": body})
+        self.datasets.append({"ref": ref, "version": version, "files": files, **meta, "request": body,
+                              "ready_at": time.monotonic() + self.processing})
         return {"ref": ref, "url": f"https://www.kaggle.com/datasets/{ref}", "status": "ok"}
 
     def GetDatasetStatus(self, req, host):
-        self.dataset(req.get("ownerSlug", ""), req.get("datasetSlug", ""))
+        self.dataset(req.get("ownerSlug", ""), req.get("datasetSlug", ""), ready=True)  # the previous version's, while one processes
         return {"status": "READY"}
+
+    def GetDataset(self, req, host):
+        d = self.dataset(req.get("ownerSlug", ""), req.get("datasetSlug", ""), ready=True)
+        return {"ref": d["ref"], "currentVersionNumber": d["version"], "title": d.get("title")}
 
     def ListDatasetFiles(self, req, host):
         d = self.dataset(req.get("ownerSlug", ""), req.get("datasetSlug", ""))
@@ -300,6 +353,8 @@ class KaggleEmulator:
 
     def CreateDatasetVersion(self, req, host):
         d = self.dataset(req.get("ownerSlug", ""), req.get("datasetSlug", ""))
+        if d.get("ready_at", 0) > time.monotonic():
+            raise ApiError(403, f"Dataset '{d['ref']}' version {d['version']} is still being processed; try again when it is ready")
         body = req.get("body", {})
         return self.push_dataset(d["ref"], body, title=d["title"], notes=body.get("versionNotes"), private=d["private"])
 
@@ -310,8 +365,74 @@ class KaggleEmulator:
     def rpc(self, service, method, body, auth, host):
         "Answer one API call: a JSON-able dict, a Redirect, or ApiError."
         if method not in API.get(service, ()): raise ApiError(404, f"Unknown method {service}/{method}")
-        if method != "IntrospectToken": self.authenticate(auth)
-        with self.lock: return getattr(self, method)(body, host)
+        with self.lock:
+            try:
+                if method != "IntrospectToken": self.authenticate(auth)
+                answer = getattr(self, method)(body, host)
+            except ApiError as e:
+                self.calls.append((method, e.code, str(e)))
+                raise
+            self.calls.append((method, 200, answer))
+            return answer
+
+
+def listing(folder):
+    "Every file under `folder` (symbolic links followed) with its size, relative to `folder`."
+    return sorted((os.path.relpath(os.path.join(d, n), folder), os.path.getsize(os.path.join(d, n)))
+                  for d, _, names in os.walk(folder, followlinks=True) for n in names)
+
+
+class KernelRunner:
+    """Runs a pushed kernel version here as Kaggle runs it there: its competition and the dataset versions ready when it
+    starts mounted under input/ (`mounts` "current": input/competitions/<slug> and input/datasets/<owner>/<slug>, as
+    symbolic links; "classic": input/<slug>), an empty working/, its script run by `python` with `env` (and
+    KAGGLE_KERNEL_RUN_TYPE, PADDY_KAGGLE_ROOT pointing at the simulated /kaggle). What it leaves in working/ is its
+    output, what it prints its log; it ends complete or error. Each run gets a folder under `folder`."""
+
+    def __init__(self, folder, python=sys.executable, env=None, mounts="current", timeout=900):
+        if mounts not in MOUNTS: raise ValueError(f"mounts must be one of {MOUNTS}")
+        self.folder, self.python, self.env, self.mounts, self.timeout = Path(folder), python, env, mounts, timeout
+
+    def mount(self, emulator, k, root):
+        "Lay out the kernel's inputs under root/input; returns the competition's folder there."
+        store = root.parent / "storage"
+        (slug,) = k.get("competitionDataSources", [])
+        shutil.copytree(emulator.competitions[slug].folder, store / "competitions" / slug)
+        for ref in k.get("datasetDataSources", []):
+            d = emulator.dataset(*ref.split("/"), ready=True)
+            for name, data in d["files"].items():
+                path = store / "datasets" / ref / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+        mounts = {store / "competitions" / slug: ("competitions", slug) if self.mounts == "current" else (slug,)}
+        mounts |= {store / "datasets" / ref: ("datasets", *ref.split("/")) if self.mounts == "current" else (ref.split("/")[1],)
+                   for ref in k.get("datasetDataSources", [])}
+        for source, where in mounts.items():
+            target = root.joinpath("input", *where)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if self.mounts == "current": target.symlink_to(source, target_is_directory=True)
+            else: shutil.copytree(source, target)
+        return root.joinpath("input", *mounts[store / "competitions" / slug])
+
+    def run(self, emulator, k):
+        "Run kernel version `k` (a dict of emulator.kernels) to its end, recording status, output and log in it."
+        k["status"] = "running"
+        root = Path(tempfile.mkdtemp(prefix=f"{k['slug'].split('/')[1]}-v{k['versionNumber']}-", dir=self.folder)) / "kaggle"
+        k["root"] = root
+        try:
+            self.mount(emulator, k, root)
+            k["inputs"] = listing(root / "input")  # what the kernel was given: a test can check it wrote nothing there
+            (root / "working").mkdir()
+            script = root.parent / "script.py"
+            script.write_text(k["text"])
+            env = {**(os.environ if self.env is None else self.env), "KAGGLE_KERNEL_RUN_TYPE": "Batch", "PADDY_KAGGLE_ROOT": str(root)}
+            r = subprocess.run([self.python, str(script)], cwd=root / "working", env=env, capture_output=True, text=True, timeout=self.timeout)
+            k["log"] = r.stdout + r.stderr
+            k["output"] = {p.relative_to(root / "working").as_posix(): p.read_bytes() for p in sorted((root / "working").rglob("*")) if p.is_file()}
+            k["failure"] = None if r.returncode == 0 else ((r.stderr.strip().splitlines() or ["exit code %d" % r.returncode])[-1])
+            k["status"] = "complete" if r.returncode == 0 else "error"
+        except Exception as e:  # inputs it cannot mount, a run past the timeout: the kernel fails, as on Kaggle
+            k["log"], k["failure"], k["status"] = k.get("log", "") + f"{type(e).__name__}: {e}\n", f"{type(e).__name__}: {e}", "error"
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -360,6 +481,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         path = self.route()
+        if path.startswith("/kernel-output/"):
+            kid, _, name = path.removeprefix("/kernel-output/").partition("/")
+            found = [k for k in self.emulator.kernels if str(k["id"]) == kid and name in k["output"]]
+            return self.send(200, found[0]["output"][name], "application/octet-stream") if found else \
+                self.send_json(404, {"code": 404, "message": "Not found"})
         slug = path.removeprefix("/download/").removesuffix(".zip")
         comp = self.emulator.competitions.get(slug)
         if not path.startswith("/download/") or comp is None:
