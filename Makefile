@@ -13,14 +13,13 @@ bool = $(if $($(1)),$(if $(filter 0 no false off,$($(1))),--no-$(2),--$(2)))
 knob = $(if $(word 3,$(subst :, ,$(1))),$(call bool,$(word 1,$(subst :, ,$(1))),$(word 2,$(subst :, ,$(1)))),$(call flag,$(word 1,$(subst :, ,$(1))),$(word 2,$(subst :, ,$(1)))))
 RUN_FLAGS = $(strip $(call flag,CONFIG,config) $(call flag,EXP,exp) $(foreach k,$(shell $(BIN)/python -m paddy.config),$(call knob,$(k))))
 INSPECT_FLAGS = $(strip $(foreach k,$(shell $(BIN)/python -m paddy.config --competition),$(call knob,$(k))))
-PREDICT_FLAGS = $(call flag,RUN,run) $(call flag,RUN_WEIGHTS,run-weights) $(call flag,DATA,data) \
-	$(call flag,SLUG,slug) $(call flag,TTA,tta) $(call flag,OUT,out) $(call flag,BLEND,blend)
+PREDICT_FLAGS = $(strip $(foreach k,$(shell $(BIN)/python -m paddy.config --predict),$(call knob,$(k))))
 
 DEMO      := data/demo-digits
 DEMO_W    := data/weights/mobilenetv2_100.safetensors
 DEMO_RUN  := demo-mobilenetv2
 
-.PHONY: install data inspect follow demo lr-find train cv blend runs report predict submit submissions kernel models zoo-check test bench gpu-check clean
+.PHONY: install data inspect follow demo lr-find train resume cv blend runs report predict submit submissions kernel models zoo-check test bench gpu-check clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +45,11 @@ lr-find: $(STAMP)
 train: $(STAMP)
 	$(PADDY) train $(RUN_FLAGS) $(call flag,GPUS,gpus)
 
+# Continue unfinished run RUN from its last finished epoch with its saved settings (DATA, WORKERS, RUNS_DIR, CACHE_DIR, ACCUM may change).
+resume: $(STAMP)
+	$(PADDY) train --resume $(RUN) $(call flag,DATA,data) $(call flag,WORKERS,workers) $(call flag,RUNS_DIR,runs-dir) \
+		$(call flag,CACHE_DIR,cache-dir) $(call flag,ACCUM,accum)
+
 # Stratified K-fold (FOLDS, default 5): trains RUN-f0 ... and writes runs/RUN-cv/{oof.csv,cv.json}; `make predict RUN=RUN-cv`.
 cv: $(STAMP)
 	$(PADDY) cv $(RUN_FLAGS) $(call flag,TTA,tta)
@@ -53,14 +57,14 @@ cv: $(STAMP)
 # Ensemble weights of cv folders from their out-of-fold predictions: `make blend RUN=a-cv,b-cv [BLEND=NAME] [BLEND_METHOD=logloss]`,
 # then `make predict BLEND=NAME`.
 blend: $(STAMP)
-	$(PADDY) blend $(RUN) $(call flag,BLEND,name) $(call flag,BLEND_METHOD,method)
+	$(PADDY) blend $(RUN) $(call flag,BLEND,name) $(call flag,BLEND_METHOD,method) $(call flag,RUNS_DIR,runs-dir)
 
 runs: $(STAMP)
-	$(PADDY) runs
+	$(PADDY) runs $(call flag,RUNS_DIR,runs-dir)
 
 # reports/RUN.html for each run or cv folder in RUN (comma-separated; two or more: also a comparison page; none: all), and reports/index.html.
 report: $(STAMP)
-	$(PADDY) report $(RUN) $(call flag,DATA,data)
+	$(PADDY) report $(RUN) $(call flag,DATA,data) $(call flag,RUNS_DIR,runs-dir)
 
 predict: $(STAMP)
 	$(PADDY) predict $(PREDICT_FLAGS)

@@ -5,18 +5,18 @@ and so on). The CLI parses flags and prints; everything it does happens here or 
     cfg = api.settings(exp="part1-resnet26d", epochs=1)   # a preset, flags win (`--exp`, `--config`, `--arch` ...)
     api.inspect(data="data/paddy-disease-classification") # what paddy detects: task, metric, submission
     folder = api.train(cfg)                               # runs/part1-resnet26d/; api.train(cfg, gpus=2): torchrun
-    csv, _ = api.predict([folder.name])                   # submissions/part1-resnet26d.csv
+    csv, _ = api.predict(folder.name)                     # submissions/part1-resnet26d.csv
     api.submit(csv, "first try")                          # needs Kaggle credentials
 """
 from pathlib import Path
 
-from paddy.config import cv_config, make_config, resume_config, to_flags
+from paddy.config import cv_config, make_config, predict_settings, resume_config, to_flags
 from paddy.cv import ensemble_cv
 from paddy.data import competition
 from paddy.data.layout import SLUG, data_root
 from paddy.errors import PaddyError, warn
 from paddy.infer.blend import as_runs, blend  # noqa: F401 (`paddy blend`)
-from paddy.infer.predict import predict as predict_runs
+from paddy.infer.predict import predict as predict_runs, submission_path
 from paddy.infer.submission import read_sample, validate_file
 from paddy.kaggle.api import download, submissions  # noqa: F401 (`paddy data`, `paddy submissions`)
 from paddy.kaggle.api import submit as upload
@@ -36,6 +36,7 @@ __all__ = ["settings", "cv_settings", "models", "inspect", "lr_find", "train", "
 
 settings = make_config  # a Config from defaults, a TOML file (`toml`) or preset (`exp`), then keyword settings
 cv_settings = cv_config  # the same for `paddy cv`: --folds K (default 5)
+resume_settings = resume_config  # the saved Config of an unfinished run, with what may change on resume
 
 
 def inspect(data=None, slug=SLUG, sample=None, train_csv=None, id_col=None, target=None, task=None, metric=None, top_k=None):
@@ -48,22 +49,25 @@ def inspect(data=None, slug=SLUG, sample=None, train_csv=None, id_col=None, targ
     return comp, competition.summary(comp, competition.train_items(comp, index), competition.predict_items(comp, index))
 
 
-def train(cfg, gpus=1):
-    """Train a run from a Config; returns its folder. With `gpus` > 1, in that many processes under torchrun (one per
-    GPU, or gloo processes on a CPU), rank 0 writing the run."""
+REPORTS = "reports"  # where `paddy train` and `paddy cv` write their pages
+
+
+def train(cfg, gpus=1, resume=False):
+    """Train a run from a Config and write its page (reports/<run>.html); returns its folder. With `gpus` > 1, in that
+    many processes under torchrun (one per GPU, or gloo processes on a CPU), rank 0 writing the run and the page.
+    `resume`: continue the run folder's unfinished run from its checkpoint (a Config from `resume_settings`), in one process."""
     from paddy.learn.train import train as train_run
-    if gpus > 1: return _torchrun(gpus, cfg)
-    try: return train_run(cfg)
+    if gpus > 1 and not resume: return _torchrun(gpus, cfg)
+    try: folder = train_run(cfg, resume=resume)
     finally: distributed.close()
+    if distributed.rank() == 0: report([str(folder)], folder.parent, REPORTS)
+    return folder
 
 
 def resume(run, runs_dir="runs", **settings):
     """Continue unfinished run `run` from its last finished epoch, with its saved settings (only data, workers,
-    runs_dir, cache_dir and accum may change); returns its folder."""
-    from paddy.learn.train import train as train_run
-    cfg = resume_config(run, runs_dir, **settings)
-    try: return train_run(cfg, resume=True)
-    finally: distributed.close()
+    runs_dir, cache_dir and accum may change), and write its page; returns its folder."""
+    return train(resume_settings(run, runs_dir, **settings), resume=True)
 
 
 def _torchrun(gpus, cfg):
@@ -74,31 +78,34 @@ def _torchrun(gpus, cfg):
 
 
 def cross_validate(cfg, tta=4):
-    "Train every fold of `cfg.folds` (see `cv_settings`) and write the out-of-fold predictions; returns the cv folder."
+    """Train every fold of `cfg.folds` (see `cv_settings`), write the out-of-fold predictions and the pages of the cv
+    folder and its folds; returns the cv folder."""
     from paddy.cv import cross_validate as run_folds
-    return run_folds(cfg, tta=tta)
+    folder = run_folds(cfg, tta=tta)
+    report([str(folder)], folder.parent, REPORTS)
+    return folder
 
 
-def predict(runs=None, weights=None, blend=None, data=None, slug=None, tta=4, out=None, runs_dir="runs", bs=64, workers=None,
-            use_checkpoint=False, precision=None):
-    """Predict the test images with finished runs (names; a cv folder stands for its folds; None: the newest run) or
-    blend `blend`, averaged with `weights`, into the submission CSV `out` (default submissions/RUN.csv). The images
-    are the competition's at `data`, or by default those the first run trained on (its folder where it exists here,
-    else its slug's). Thresholds and cut points come from the blend, from a lone cv folder's out-of-fold fit, or else
-    from the runs' validation fits, averaged. Returns (the CSV, (metric, the ensemble's out-of-fold score) when every
-    run is a cv folder, else None)."""
-    decoder = None
-    if blend: runs, weights, out, decoder = as_runs(blend, runs or weights, out, runs_dir)
-    elif runs and len(runs) == 1 and (cv := load_cv(Path(runs_dir) / runs[0]) or load_cv(runs[0])): decoder = cv.decoder
-    names, fold_weights = expand(runs, weights, runs_dir) if runs else (None, weights)  # a cv folder: its folds
-    if runs and not out: out = Path("submissions") / ("+".join(Path(n).name for n in runs) + ".csv")
-    trained = load_meta(find(names[0] if names else None, runs_dir)).config  # default: the competition the run trained on
+def predict(run=None, **settings):
+    """Predict the test images with finished runs `run` (names; a cv folder stands for its folds; None: the newest
+    run) or a blend, into the submission CSV; `settings` are PredictSettings' (`blend`, `run_weights`, `data`, `tta`,
+    `out`...). The images are the competition's at `data`, or by default those the first run trained on (its folder
+    where it exists here, else its slug's). Thresholds and cut points come from the blend, from a lone cv folder's
+    out-of-fold fit, or else from the runs' validation fits, averaged. Returns (the CSV, (metric, the ensemble's
+    out-of-fold score) when every run is a cv folder, else None)."""
+    s = predict_settings(run=run, **settings)
+    runs, weights, out, decoder = as_runs(s.blend, s.run or s.run_weights, s.out, s.runs_dir) if s.blend else (s.run, s.run_weights, s.out, None)
+    if not s.blend and runs and len(runs) == 1 and (cv := load_cv(Path(s.runs_dir) / runs[0]) or load_cv(runs[0])): decoder = cv.decoder
+    names, fold_weights = expand(runs, weights, s.runs_dir) if runs else ([None], weights)  # a cv folder: its folds
+    folders = [find(n, s.runs_dir) for n in names]
+    metas = [load_meta(f) for f in folders]
+    trained, data = metas[0].config, s.data  # default: the competition the first run trained on
     if data is None and trained.get("data") and Path(trained["data"]).is_dir(): data = trained["data"]
-    csv = predict_runs(names, data_root(slug or trained["slug"], data), tta=tta, weights=fold_weights, out=out, runs_dir=runs_dir, bs=bs,
-                       workers=workers, use_checkpoint=use_checkpoint, precision=precision, decoder=decoder)
-    if tta:
-        for note in filter(None, (tta_note(load_meta(find(n, runs_dir))) for n in names or [None])): warn(note)
-    return csv, ensemble_cv(runs, weights, runs_dir) if runs else None
+    csv = predict_runs(folders, data_root(s.slug or trained["slug"], data), out or submission_path(runs or [f.name for f in folders]),
+                       fold_weights, decoder, s.tta, s.bs, s.workers, s.use_checkpoint, s.precision)
+    if s.tta:
+        for note in filter(None, map(tta_note, metas)): warn(note)
+    return csv, ensemble_cv(runs, weights, s.runs_dir) if runs else None
 
 
 def submit(file=None, message=None, slug=SLUG, data=None):

@@ -47,14 +47,14 @@ def cmd_lr_find(args):
 
 
 def cmd_train(args):
-    from paddy.config import KEYS, RESUME_KEEPS, make_config, resume_config
+    from paddy.config import KEYS, make_config, resume_config
     given = {k: v for k, v in vars(args).items() if k in KEYS}
     if args.resume: cfg = resume_config(args.resume, config=args.config, exp=args.exp, **given)  # checked before the heavy imports
     else: cfg = make_config(args.config, args.exp, **given)
     from paddy import api
     from paddy.learn.distributed import rank
     from paddy.runs import CHECKPOINT, load_meta
-    try: folder = api.resume(args.resume, **{k: given[k] for k in RESUME_KEEPS}) if args.resume else api.train(cfg, args.gpus)
+    try: folder = api.train(cfg, args.gpus, resume=bool(args.resume))
     except KeyboardInterrupt:
         if not (Path(cfg.runs_dir) / cfg.run_name / CHECKPOINT).is_file(): raise
         raise KeyboardInterrupt(f"the last finished epoch is saved; continue with `paddy train --resume {cfg.run_name}`") from None
@@ -64,23 +64,23 @@ def cmd_train(args):
     score = "-" if meta.valid_score is None else f"{meta.valid_score:.4f}"
     print(f"trained {meta.name}: valid {metric} {score}" + (f" ({meta.valid_score_tta:.4f} with TTA)" if meta.valid_score_tta is not None else "")
           + f", {meta.train_seconds:.0f}s -> {folder}")
-    print(f"report {api.report([str(folder)], folder.parent)[0]}")
+    print(f"report {Path(api.REPORTS) / (folder.name + '.html')}")
 
 
 def cmd_predict(args):
     from paddy.api import predict
-    out, cv = predict(args.run.split(",") if args.run else None, args.run_weights.split(",") if args.run_weights else None, args.blend,
-                      args.data, args.slug, args.tta, args.out, args.runs_dir, args.bs, args.workers, args.use_checkpoint, args.precision)
+    from paddy.config import PREDICT_KEYS
+    out, cv = predict(**{k: getattr(args, k) for k in PREDICT_KEYS})
     print(f"wrote {out}" + ("" if cv is None else f"; out-of-fold {cv[0]} of this ensemble {cv[1]:.4f}"))
 
 
 def cmd_cv(args):
-    from paddy.api import cross_validate, cv_settings, report
+    from paddy.api import REPORTS, cross_validate, cv_settings
     from paddy.runs import load_cv
     out = cross_validate(cv_settings(**_settings(args)), tta=args.tta)
     cv = load_cv(out)
     print(f"cv {cv.metric} {cv.score:.4f} over {cv.folds} folds ({' '.join(f'{s:.4f}' for s in cv.fold_scores)}), {cv.n} images -> {out}")
-    print(f"report {report([str(out)], out.parent)[0]}")
+    print(f"report {Path(REPORTS) / (out.name + '.html')}")
 
 
 def cmd_report(args):
@@ -128,15 +128,13 @@ def cmd_submissions(args):
 
 
 def cmd_kernel(args):
-    from paddy.api import kernel
-    from paddy.config import KEYS, experiment
-    flags = {k: v for k, v in vars(args).items() if k in KEYS and v is not None}
-    if args.config or args.exp: flags["config"] = str(experiment(args.exp) if args.exp else args.config)
+    from paddy.api import kernel, settings
+    cfg = settings(**_settings(args))
     predict = args.predict.split(",") if args.predict else None
     run_weights = args.run_weights.split(",") if args.run_weights else None
-    dataset, url, ref = kernel(flags, args.kernel, args.dataset, args.tta, args.gpu, args.internet, args.gpus, args.accelerator, predict, run_weights)
+    dataset, url, ref = kernel(cfg, args.kernel, args.dataset, args.tta, args.gpu, args.internet, args.gpus, args.accelerator, predict, run_weights)
     print(f"pushed the dataset {dataset} and the kernel {url}", flush=True)
-    if args.wait: _landed(ref, args.runs_dir or "runs")
+    if args.wait: _landed(ref, cfg.runs_dir)
 
 
 def cmd_follow(args):
@@ -153,12 +151,13 @@ def _landed(ref, runs_dir):
 
 
 def parser():
+    from paddy.config import COMPETITION_KEYS, PredictSettings, parser_flags
     from paddy.data.layout import SLUG
+    from paddy.infer.predict import TTA
     ap = Parser(prog="paddy", description="fastai + timm from Kaggle competition data to a scored submission")
     sub = ap.add_subparsers(dest="command", required=True, parser_class=Parser)
     sub.add_parser("models", help="list the model table").set_defaults(func=cmd_models)
     p = sub.add_parser("inspect", help="what paddy detects in a competition folder: train CSV, images, test ids, task, metric, submission")
-    from paddy.config import COMPETITION_KEYS, parser_flags
     parser_flags(p, COMPETITION_KEYS)
     p.set_defaults(func=cmd_inspect)
     p = sub.add_parser("lr-find", help="run fastai's lr_find and save the plot")
@@ -170,22 +169,11 @@ def parser():
     p.add_argument("--gpus", type=int, default=1, help="train in N processes under torchrun, one per GPU, rank 0 writing the run (default 1)")
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("predict", help="TTA predictions of one or more runs, averaged into submissions/NAME.csv")
-    p.add_argument("--run", help="run name(s), comma-separated (default: the newest finished run)")
-    p.add_argument("--run-weights", help="ensemble weights, comma-separated, one per run")
-    p.add_argument("--blend", metavar="NAME", help="predict blend NAME (blends/NAME.json from `paddy blend`): its cv folders, weighted")
-    p.add_argument("--data", help="competition folder (default: the one the run trained on, where it exists here, else its slug's)")
-    p.add_argument("--slug", help="Kaggle competition slug (default: the run's)")
-    p.add_argument("--tta", type=int, default=4, help="TTA augmented passes (0: plain prediction; default 4)")
-    p.add_argument("--bs", type=int, default=64, help="batch size for prediction (default 64)")
-    p.add_argument("--workers", type=int, help="DataLoader worker processes")
-    p.add_argument("--out", help="submission CSV (default submissions/RUN.csv)")
-    p.add_argument("--runs-dir", default="runs", help="where run folders live (default runs)")
-    p.add_argument("--use-checkpoint", action="store_true", help="predict an unfinished run from its last finished epoch")
-    p.add_argument("--precision", choices=("fp16", "bf16", "fp32"), help="on a GPU, predict in this precision (default: each run's own)")
+    parser_flags(p, settings=PredictSettings)
     p.set_defaults(func=cmd_predict)
     p = sub.add_parser("cv", help="train every fold of a stratified K-fold (runs NAME-fI), then out-of-fold predictions into runs/NAME-cv")
     _run_flags(p)
-    p.add_argument("--tta", type=int, default=4, help="TTA augmented passes of the out-of-fold predictions (default 4)")
+    p.add_argument("--tta", type=int, default=TTA, help=f"0: the out-of-fold predictions are the folds' plain ones; else their TTA ones (default {TTA})")
     p.set_defaults(func=cmd_cv)
     p = sub.add_parser("blend", help="ensemble weights of cv folders chosen on their out-of-fold predictions, into blends/NAME.json")
     p.add_argument("cv", help="cv folders (NAME-cv from `paddy cv`), comma-separated")
@@ -227,7 +215,7 @@ def parser():
     _run_flags(p)
     p.add_argument("--predict", metavar="RUN[,RUN...]", help="push these finished runs (a cv folder: its folds) and a kernel that only predicts them, averaged")
     p.add_argument("--run-weights", help="ensemble weights of the --predict runs, comma-separated, one per run")
-    p.add_argument("--tta", type=int, default=4, help="TTA augmented passes of the kernel's prediction (default 4)")
+    p.add_argument("--tta", type=int, default=TTA, help=f"TTA augmented views of the kernel's prediction (default {TTA})")
     p.add_argument("--kernel", help="the kernel's slug (default paddy-train; with --predict paddy-predict)")
     p.add_argument("--dataset", help="the slug of the dataset holding paddy's wheel and the weights or runs (default paddy-offline; with --predict paddy-runs)")
     p.add_argument("--gpu", action=argparse.BooleanOptionalAction, default=True, help="run the kernel on a GPU (default on)")

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from paddy.data import split
 from paddy.errors import PaddyError
+from paddy.infer.predict import BS, TTA
 from paddy.learn import options, pseudo, swa, tracking
 from paddy.models import targets
 from paddy.scoring import METRICS, TASKS
@@ -91,15 +92,51 @@ class Config:
 
 
 KEYS = {f.name for f in fields(Config)}
+PRECISION_CHOICES = ("fp16", "bf16", "fp32")
+
+
+@dataclass
+class PredictSettings:
+    "How `paddy predict` predicts: which runs or blend, on which data, with how much TTA, into which CSV. Declared once, as Config."
+    run: tuple | None = knob(None, "run name(s), comma-separated; a cv folder stands for its folds (default: the newest finished run)", metavar="RUN[,RUN]")
+    run_weights: tuple | None = knob(None, "ensemble weights, comma-separated, one per run", metavar="W[,W]")
+    blend: str | None = knob(None, "predict blend NAME (blends/NAME.json from `paddy blend`): its cv folders, weighted", metavar="NAME")
+    data: str | None = knob(None, "competition folder (default: the one the run trained on, where it exists here, else its slug's)")
+    slug: str | None = knob(None, "Kaggle competition slug (default: the run's)")
+    tta: int = knob(TTA, "TTA: augmented views of each test image beside the plain one (0: plain prediction)", type=int)
+    bs: int = knob(BS, "images a batch", type=int)
+    workers: int | None = knob(None, "DataLoader worker processes; default: fastai's", type=int)
+    out: str | None = knob(None, "the submission CSV (default: submissions/RUN[+RUN].csv, or submissions/BLEND.csv)")
+    runs_dir: str = knob("runs", "where run folders live")
+    use_checkpoint: bool = knob(False, "predict an unfinished run from its last finished epoch")
+    precision: str | None = knob(None, "on a GPU, predict in fp16 | bf16 | fp32 (default: each run's own)")
+
+
+PREDICT_KEYS = {f.name for f in fields(PredictSettings)}
+
+
+def predict_settings(**given):
+    "PredictSettings from `given` (None: the default), lists or comma-separated strings for run and run_weights, checked."
+    unknown = sorted(set(given) - PREDICT_KEYS)
+    if unknown: raise PaddyError(f"unknown prediction setting(s): {', '.join(unknown)}")
+    s = PredictSettings(**{k: v for k, v in given.items() if v is not None})
+    for key in ("run", "run_weights"):
+        value = getattr(s, key)
+        if isinstance(value, str): value = [v for v in value.split(",") if v]
+        setattr(s, key, tuple(value) if value else None)
+    _positive("bs", s.bs, int)
+    if not (isinstance(s.tta, int) and s.tta >= 0): raise PaddyError(f"bad --tta {s.tta!r}: give the number of augmented views, 0 or more")
+    if s.precision is not None: _choice("precision", s.precision, PRECISION_CHOICES)
+    return s
 
 
 COMPETITION_KEYS = ("data", "slug", "sample", "train_csv", "id_col", "target", "task", "metric", "top_k")  # what describes the competition
 
 
-def parser_flags(parser, only=None):
-    """Add every Config field (or those in `only`) to an argparse parser as a flag, its help with the default; defaults
-    are None, so unset flags keep a config file's values."""
-    for f in fields(Config):
+def parser_flags(parser, only=None, settings=None):
+    """Add every field of `settings` (a dataclass of knobs; default Config), or those in `only`, to an argparse parser
+    as a flag, its help with the default; defaults are None, so unset flags keep a config file's values."""
+    for f in fields(settings or Config):
         if only and f.name not in only: continue
         help, kw = f.metadata["help"], dict(f.metadata["flag"])
         if f.type in (bool, bool | None): kw["action"] = argparse.BooleanOptionalAction
@@ -108,10 +145,10 @@ def parser_flags(parser, only=None):
         parser.add_argument(f"--{f.name.replace('_', '-')}", default=None, help=help, **kw)
 
 
-def make_variables():
-    "`VAR:flag[:bool]` for every Config field: the Makefile turns each set VAR into its flag (`make train ARCH=...`)."
+def make_variables(settings=None):
+    "`VAR:flag[:bool]` for every field of `settings` (default Config): the Makefile turns each set VAR into its flag (`make train ARCH=...`)."
     return [f"{f.metadata['make'] or f.name.upper()}:{f.name.replace('_', '-')}" + (":bool" if f.type in (bool, bool | None) else "")
-            for f in fields(Config)]
+            for f in fields(settings or Config)]
 
 
 def load_toml(path):
@@ -218,6 +255,7 @@ def _positive(name, value, kind):
     if not ok: raise PaddyError(f"bad --{name} {value!r}: give a positive {'whole ' if kind is int else ''}number")
 
 
-if __name__ == "__main__":  # the Makefile's list of run variables (with --competition: those that describe the competition)
+if __name__ == "__main__":  # the Makefile's variables: of a run, of the competition's description (--competition), of a prediction (--predict)
     import sys
-    print(" ".join(v for v in make_variables() if "--competition" not in sys.argv or v.split(":")[1].replace("-", "_") in COMPETITION_KEYS))
+    if "--predict" in sys.argv: print(" ".join(make_variables(PredictSettings)))
+    else: print(" ".join(v for v in make_variables() if "--competition" not in sys.argv or v.split(":")[1].replace("-", "_") in COMPETITION_KEYS))

@@ -10,6 +10,7 @@ import numpy as np
 
 from paddy import preds as saved, runs, scoring
 from paddy.errors import PaddyError, warn
+from paddy.infer.predict import TTA
 
 CV_SUFFIX = "-cv"
 
@@ -24,7 +25,7 @@ def fold_config(cfg, i):
     return dataclasses.replace(cfg, fold=i, name=f"{base_name(cfg)}-f{i}")
 
 
-def cross_validate(cfg, tta=4):
+def cross_validate(cfg, tta=TTA):
     """Train every fold of `cfg.folds` (a fold run already finished with the same settings is kept), then write the
     out-of-fold predictions (TTA's when `tta`, else plain). Returns the cv folder."""
     from paddy.learn.train import train
@@ -50,7 +51,7 @@ def fold_preds(folder, tta):
     return meta, dataclasses.replace(p, outputs=outputs, outputs_tta=None, tta=p.tta if tta else 0, folds=np.full(len(p.ids), meta.config["fold"]))
 
 
-def out_of_fold(folders, out, tta=4):
+def out_of_fold(folders, out, tta=TTA):
     "Gather the fold runs' validation predictions into out/oof.csv (one row per image) and out/cv.json; returns `out`."
     parts = [fold_preds(f, tta) for f in folders]
     first_meta, first = parts[0]

@@ -274,11 +274,9 @@ def peak_rss(root, work, name):
     "Peak RSS (MB) of a `paddy train` demo run in a fresh process: its main process and its largest child."
     child = ("import json, resource, sys\nfrom paddy.cli import main\nrc = main(sys.argv[1:])\nr = resource.getrusage\n"
              "print('RSS', json.dumps([rc, r(resource.RUSAGE_SELF).ru_maxrss, r(resource.RUSAGE_CHILDREN).ru_maxrss]))")
-    flags = DEMO_FLAGS | dict(data=root, runs_dir=work / "runs", cache_dir=work / "cache", name=name)
-    argv = ["train"]
-    for k, v in flags.items():
-        flag = "--" + k.replace("_", "-")
-        argv += ([flag] if v else [f"--no-{k}"]) if isinstance(v, bool) else [flag, str(v)]
+    from paddy import config
+    argv = ["train", *config.to_flags(config.make_config(**DEMO_FLAGS | dict(data=str(root), runs_dir=str(work / "runs"),
+                                                                              cache_dir=str(work / "cache"), name=name)))]
     proc = subprocess.run([sys.executable, "-c", child, *argv], capture_output=True, text=True, cwd=work,
                           env=dict(os.environ, PYTHONPATH=str(REPO)))
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RSS ")), None)

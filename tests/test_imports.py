@@ -16,7 +16,7 @@ LAYERS = [  # bottom to top: each may import the ones before it
     {"paddy.cv", "paddy.report"},
     {"paddy.kaggle"},
     {"paddy.api"},  # one function per CLI command
-    {"paddy.cli", "paddy.kaggle.kernel_script"},  # the script `paddy kernel` pushes runs paddy's CLI inside the kernel
+    {"paddy.cli", "paddy.kernel_script"},  # the script `paddy kernel` pushes (kaggle/kernel.py reads it as text) runs the CLI in the kernel
     {"paddy.testing"},  # tools for trying paddy without Kaggle (the Kaggle API emulator, competition replicas): nothing in paddy imports them
 ]
 LEVEL = {name: i for i, layer in enumerate(LAYERS) for name in layer}

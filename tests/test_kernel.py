@@ -8,7 +8,10 @@ import pandas as pd
 import pytest
 from conftest import no_credentials, paddy, served_competition
 
-from paddy import __version__
+from dataclasses import replace
+
+from paddy import __version__, config
+from paddy.config import make_config
 from paddy.infer import submission
 from paddy.kaggle import kernel
 from paddy.testing.competitions import build
@@ -69,6 +72,14 @@ def run_kernel(emulator, tmp_path, mounts="current"):
     assert (site / "paddy" / "kaggle" / "kernel.py").is_file()  # installed from the dataset's wheel
     assert listing(root / "input") == k["inputs"]  # nothing written into the inputs (read-only on Kaggle)
     return root, site
+
+
+def parsed(flags):
+    "The run settings `flags` give, as `paddy train` parses them (None: not given)."
+    import argparse
+    p = argparse.ArgumentParser()
+    config.parser_flags(p)
+    return p.parse_args(flags)
 
 
 def settings(text):
@@ -161,14 +172,14 @@ def test_a_second_push_is_a_new_dataset_version(tiny_kaggle, tmp_path):
     (k,) = tiny_kaggle.kernels
     assert k["slug"] == f"{tiny_kaggle.user}/paddy-train" and k["enableInternet"] is True
     assert not k.get("enableGpu") and not k.get("machineShape")
-    train = ["--arch", "resnet18", "--size", "48,32", "--aux-targets", "variety", "--epochs", "1", "--no-pretrained"]
-    assert settings(k["text"])["train"] == train  # the preset is read here and sent as flags; flags win
+    sent = make_config(**vars(parsed(settings(k["text"])["train"])))
+    assert sent == make_config(tmp_path / "exp.toml", epochs=1, pretrained=False)  # the preset is read here and sent as flags; flags win
 
 
 REFUSED = {  # case: (flags after TINY, what the one line must name)
     "no credentials": (["--no-pretrained"], ["kaggle.json"]),
     "a local data folder": (["--no-pretrained", "--data", "."], ["takes no --data"]),
-    "another run's weights": (["--no-pretrained", "--init-from", "r"], ["takes no --init-from"]),
+    "another run's weights": (["--no-pretrained", "--init-from", "r"], ["--init-from r"]),
     "hub weights without the internet": ([], ["--weights", "--internet", "--no-pretrained"]),
     "a retired accelerator": (["--no-pretrained", "--accelerator", "p100"], ["retired", "t4"]),
     "more GPUs than Kaggle's": (["--no-pretrained", "--gpus", "3"], ["--gpus 3", "2 GPUs"]),
@@ -193,11 +204,12 @@ def test_a_refused_push_pushes_nothing(tiny_kaggle, tmp_path, case):
 
 def test_the_script_gets_train_and_predict_flags(tmp_path):
     (tmp_path / "x.safetensors").write_bytes(b"")
-    flags = {"arch": "resnet18", "size": "32", "flip": False, "cache": True, "weights": str(tmp_path / "x.safetensors")}
-    job = kernel.training(flags, gpus=2, tta=2)
+    cfg = make_config(arch="resnet18", size="32", flip=False, weights=str(tmp_path / "x.safetensors"))
+    job = kernel.training(cfg, gpus=2, tta=2)
     assert (job.slug, job.files, job.kernel, job.dataset) == (SLUG, {"x.safetensors": tmp_path / "x.safetensors"}, "paddy-train", "paddy-offline")
-    assert job.settings == dict(weights="x.safetensors", gpus=2, train=["--arch", "resnet18", "--size", "32", "--no-flip", "--cache"],
+    assert job.settings == dict(weights="x.safetensors", gpus=2, train=config.to_flags(replace(cfg, weights=None)),
                                 predict=["--tta", "2", "--run", "resnet18-32x32"])
+    assert make_config(**{k: v for k, v in vars(parsed(job.settings["train"])).items()}) == replace(cfg, weights=None)  # the same run there
     text = kernel.script(dict(wheel=WHEEL, dataset="me/paddy-offline", **job.settings))
     assert settings(text) == dict(wheel=WHEEL, dataset="me/paddy-offline", **job.settings)
 
@@ -249,7 +261,7 @@ def test_a_kernel_that_sees_an_old_wheel_stops_and_following_it_shows_why(tiny_k
 
 
 def test_a_failed_report_in_the_kernel_is_a_warning(tmp_path, monkeypatch, capsys):
-    from paddy.kaggle import kernel_script
+    from paddy import kernel_script
     monkeypatch.chdir(tmp_path)
     assert kernel_script.paddy("report", "nosuch", required=False) == 2
     assert "warning: `paddy report` failed (exit code 2); the submission is written all the same" in capsys.readouterr().err

@@ -62,13 +62,13 @@ def test_an_installed_paddy_repacks_its_wheel(installed, tmp_path):
     assert module == str(site / "paddy" / "__init__.py") and wheel == str(tmp_path / "out" / WHEEL)
 
     files, original = members(wheel), members(built)
-    assert {"paddy/kaggle/kernel_script.py", "paddy/cli.py", f"{INFO}/METADATA", f"{INFO}/WHEEL", f"{INFO}/entry_points.txt"} <= set(files)
+    assert {"paddy/kernel_script.py", "paddy/cli.py", f"{INFO}/METADATA", f"{INFO}/WHEEL", f"{INFO}/entry_points.txt"} <= set(files)
     check_record(files)
     assert {n: d for n, d in files.items() if n.startswith("paddy/")} == {n: d for n, d in original.items() if n.startswith("paddy/")}
     assert all(files[f"{INFO}/{n}"] == original[f"{INFO}/{n}"] for n in ("METADATA", "WHEEL", "entry_points.txt"))
 
     pip("install", "--target", str(tmp_path / "again"), wheel)
-    assert (tmp_path / "again" / "paddy" / "kaggle" / "kernel_script.py").read_bytes() == files["paddy/kaggle/kernel_script.py"]
+    assert (tmp_path / "again" / "paddy" / "kernel_script.py").read_bytes() == files["paddy/kernel_script.py"]
     assert (tmp_path / "again" / "paddy" / "cli.py").is_file() and (tmp_path / "again" / INFO / "RECORD").is_file()
 
 

@@ -8,7 +8,7 @@ from test_pseudo import source_run, tiny
 
 from paddy import runs
 from paddy.errors import PaddyError
-from paddy.learn import averaging, checkpoint, swa
+from paddy.learn import checkpoint, swa
 from paddy.learn.train import train
 
 
@@ -18,13 +18,13 @@ def copy(model): return {k: v.detach().clone().cpu() for k, v in model.state_dic
 def test_swa_averages_the_last_epochs_and_keeps_the_better(tmp_path, monkeypatch, one_thread):
     root, _ = make_competition(tmp_path / "comp", per_label=6)
     epochs, scored = [], []
-    after_epoch, score = averaging.Average.after_epoch, swa.score
+    after_epoch, score = swa.average_class().after_epoch, swa.score
 
     def counted(self):
         n = self.n
         after_epoch(self)
         if self.n > n: epochs.append(copy(self.learn.model))
-    monkeypatch.setattr(averaging.Average, "after_epoch", counted)
+    monkeypatch.setattr(swa.average_class(), "after_epoch", counted)
     monkeypatch.setattr(swa, "score", lambda learn, metric: (scored.append(copy(learn.model)), score(learn, metric))[1])
     meta = runs.load_meta(train(tiny(root, tmp_path, epochs=2, swa=2, name="s")))
 

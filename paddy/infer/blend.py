@@ -205,6 +205,7 @@ def rows(runs_dir="runs"):
 def as_runs(name, runs_given, out=None, runs_dir="runs"):
     "`paddy predict --blend NAME`'s runs, weights, output CSV (submissions/NAME.csv) and decoder: the blend's."
     if runs_given: raise PaddyError("--blend names its cv folders and their weights: drop --run and --run-weights")
+    from paddy.infer.predict import submission_path
     names, weights = members(name, runs_dir)
     saved = load(name, runs_dir)
-    return names, weights, out or Path("submissions") / f"{saved.name}.csv", saved.decoder
+    return names, weights, out or submission_path([saved.name]), saved.decoder

@@ -11,13 +11,15 @@ from paddy.errors import PaddyError
 from paddy.infer import submission
 from paddy.models import targets
 
+TTA, BS = 4, 64  # prediction's defaults: augmented views (fastai's Learner.tta takes 4), images a batch
+
 
 def competition(meta, root):
     "The competition run `meta` trained on, with its files at `root` (a run trained elsewhere: described anew if it predates descriptions)."
     return from_dict(meta.competition).at(root) if meta.competition else describe(root)
 
 
-def predict_run(folder, tests, tta=4, bs=64, workers=None, use_checkpoint=False, precision=None):
+def predict_run(folder, tests, tta=TTA, bs=BS, workers=None, use_checkpoint=False, precision=None):
     """Outputs of one run on the test images `tests` (id, path; the sample's order), saved in the run folder. Returns
     (ids, outputs). A test image that does not decode is predicted from a black image, named in a warning and in
     meta.json. On a GPU the run predicts in the precision it trained in, unless `precision` (fp16 | bf16 | fp32) says otherwise."""
@@ -89,14 +91,17 @@ def write_submission(comp, ids, out, vocab, decoder, path):
     return submission.write(df, path)
 
 
-def predict(run_names, root, tta=4, weights=None, out=None, runs_dir="runs", bs=64, workers=None, use_checkpoint=False, precision=None, decoder=None):
-    """Predict each run (TTA), average them, and write the submission (default submissions/<runs>.csv). `decoder`:
-    thresholds or cut points fitted out of fold (a cv folder, a blend); default: the runs' own, averaged. Returns the CSV path."""
-    folders = [runs.find(n, runs_dir) for n in (run_names or [None])]
+def submission_path(names):
+    "Where a prediction's CSV goes by default: submissions/<the runs, cv folders or blend it names, joined by +>.csv."
+    return Path("submissions") / ("+".join(Path(str(n)).name for n in names) + ".csv")
+
+
+def predict(folders, root, out, weights=None, decoder=None, tta=TTA, bs=BS, workers=None, use_checkpoint=False, precision=None):
+    """Predict each run folder (TTA), average them, and write the submission to `out`. `decoder`: thresholds or cut
+    points fitted out of fold (a cv folder, a blend); default: the runs' own, averaged. Returns the CSV path."""
     comp = competition(runs.load_meta(folders[0]), root)
     tests = predict_items(comp)
     for folder in folders: predict_run(folder, tests, tta, bs, workers, use_checkpoint, precision)
     ids, mean, metas = ensemble(folders, weights)
     decoder = decoder if decoder is not None else scoring.combine([m.decoder or {} for m in metas], weights)
-    out = out or Path("submissions") / ("+".join(f.name for f in folders) + ".csv")
     return write_submission(comp, ids, mean, metas[0].vocab, decoder, out)

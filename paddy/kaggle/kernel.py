@@ -1,6 +1,6 @@
 """`paddy kernel`: paddy's wheel (with weights or finished runs) as a Kaggle dataset, and a script kernel that runs it.
 
-The kernel's code is kernel_script.py (package data) with its SETTINGS filled in: it installs the wheel from the attached
+The kernel's code is paddy/kernel_script.py (package data, beside the CLI it runs) with its SETTINGS filled in: it installs the wheel from the attached
 dataset without the internet, then either trains (`paddy train`, under torchrun on several GPUs) and predicts, or, with
 `--predict`, only predicts the pushed runs; either way it leaves submission.csv in the kernel's working folder. paddy's
 wheel is built from the source in a clone, or repacked from the installed distribution when paddy was installed with pip.
@@ -12,13 +12,16 @@ from typing import NamedTuple
 from paddy import __version__
 from paddy.kaggle import api as kaggle
 from paddy import runs
-from paddy.config import load_toml, make_config
+from dataclasses import replace
+
+from paddy.config import KEYS, Config, make_config, to_flags
 from paddy.errors import PaddyError
 from paddy.files import atomic_path, write_json
+from paddy.infer.predict import TTA
 from paddy.models import zoo
 
 ROOT = Path(__file__).resolve().parents[2]  # what paddy/ sits in: the clone, or the site-packages it was installed into
-TEMPLATE = Path(__file__).with_name("kernel_script.py")
+TEMPLATE = Path(__file__).parents[1] / "kernel_script.py"  # a file read here, not imported: it runs paddy's CLI, above this layer
 CODE_FILE = "paddy_kernel.py"
 LOCAL_ONLY = ("data", "runs_dir", "cache_dir", "init_from", "pseudo")  # run flags naming this machine's files: a kernel has its own
 ACCELERATORS = {"t4": ("NvidiaTeslaT4", 2)}  # --accelerator: Kaggle's machine shape and its GPUs (the client: "GPU T4 x2")
@@ -103,37 +106,23 @@ def machine_shape(accelerator=None, gpu=True, gpus=1):
     return shape
 
 
-def train_args(flags) -> list[str]:
-    "`paddy train` arguments for `flags` ({config key: value from the command line or a TOML file}), without --weights."
-    args = []
-    for key, value in flags.items():
-        name = key.replace("_", "-")
-        if key == "weights": continue
-        if isinstance(value, bool): args.append(f"--{'' if value else 'no-'}{name}")
-        else: args += [f"--{name}", ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)]
-    return args
-
-
-def training(flags, internet=False, gpus=1, tta=4) -> Job:
-    """A kernel that trains with the run flags `flags` ({config key: value}; "config": a TOML file, read here, whose keys
-    the other flags override) in `gpus` processes, then predicts with `tta`."""
-    flags = (load_toml(flags["config"]) if flags.get("config") else {}) | {k: v for k, v in flags.items() if k != "config"}
-    local = [f"--{k.replace('_', '-')}" for k in LOCAL_ONLY if flags.get(k) is not None]
+def training(cfg, internet=False, gpus=1, tta=TTA) -> Job:
+    "A kernel that trains the run of Config `cfg` in `gpus` processes, then predicts with `tta`."
+    local = [f"--{k.replace('_', '-')}" for k in LOCAL_ONLY if getattr(cfg, k) != getattr(Config(), k)]
     if local:
         raise PaddyError(f"`paddy kernel` takes no {', '.join(local)}: a kernel cannot see this machine's files (it reads the "
                          "competition from its inputs, caches images in /kaggle/temp, writes runs into /kaggle/working); give the settings as flags")
-    cfg = make_config(**flags)  # bad values are refused before anything is built or pushed
     if cfg.pretrained and not cfg.weights and not internet:
         raise PaddyError(f"a kernel without the internet cannot download {cfg.arch}'s pretrained weights: "
                          "pass --weights FILE (pushed beside paddy's wheel), --internet, or --no-pretrained")
     zoo.spec(cfg.arch).check_size(cfg.size)
     weights = Path(cfg.weights) if cfg.weights else None
-    settings = dict(weights=weights.name if weights else None, gpus=gpus, train=train_args(flags),
+    settings = dict(weights=weights.name if weights else None, gpus=gpus, train=to_flags(replace(cfg, weights=None)),
                     predict=["--tta", str(tta), "--run", cfg.run_name])
     return Job(cfg.slug, {weights.name: weights} if weights else {}, settings, "paddy-train", "paddy-offline")
 
 
-def prediction(names, weights=None, runs_dir="runs", tta=4) -> Job:
+def prediction(names, weights=None, runs_dir="runs", tta=TTA) -> Job:
     """A kernel that predicts the finished runs `names` (a cv folder: its folds), averaged with `weights` as
     `paddy predict --run` does. Each run goes into the dataset as NAME.model.safetensors and NAME.meta.json."""
     names, weights = runs.expand(names, weights, runs_dir)
@@ -226,20 +215,21 @@ def land_run(folder, runs_dir, ref):
     return target
 
 
-def push(flags, kernel=None, dataset=None, tta=4, gpu=True, internet=False, gpus=None, accelerator=None, predict=None, run_weights=None):
+def push(cfg, kernel=None, dataset=None, tta=TTA, gpu=True, internet=False, gpus=None, accelerator=None, predict=None, run_weights=None):
     """Push paddy's wheel, with what the kernel needs, as dataset `dataset`, then kernel `kernel`, on a GPU machine chosen
-    by `accelerator` unless `gpu` is False. With `predict` (run names), the kernel predicts those finished runs (`flags`
-    may only hold runs_dir, where they are); else it trains with the run flags `flags` ({config key: value}) in `gpus`
-    processes and predicts ("config" in `flags`: a TOML file read here). Everything is checked first: a refusal pushes
-    nothing. Returns (dataset ref, kernel URL, kernel ref: owner/slug, for `land`)."""
+    by `accelerator` unless `gpu` is False. With `predict` (run names), the kernel predicts those finished runs (of
+    Config `cfg`, only runs_dir may differ from the defaults: where they are); else it trains the run of `cfg` in `gpus`
+    processes and predicts. Everything is checked first: a refusal pushes nothing. Returns (dataset ref, kernel URL,
+    kernel ref: owner/slug, for `land`)."""
     check_client()
     shape = machine_shape(accelerator, gpu, 1 if gpus is None else gpus)  # None: one process
     if predict:
-        given = sorted(f"--{k.replace('_', '-')}" for k in flags if k != "runs_dir") + ([] if gpus is None else ["--gpus"])
+        base = make_config(runs_dir=cfg.runs_dir)  # the settings a run flag would change
+        given = [f"--{k.replace('_', '-')}" for k in sorted(KEYS) if getattr(cfg, k) != getattr(base, k)] + ([] if gpus is None else ["--gpus"])
         if given: raise PaddyError(f"--predict pushes finished runs, which keep their settings, and predicts in one process: drop {', '.join(given)}")
-        job = prediction(predict, run_weights, flags.get("runs_dir", "runs"), tta)
+        job = prediction(predict, run_weights, cfg.runs_dir, tta)
     elif run_weights: raise PaddyError("--run-weights weighs the runs of --predict: give --predict RUN,RUN too, or drop it")
-    else: job = training(flags, internet, gpus or 1, tta)
+    else: job = training(cfg, internet, gpus or 1, tta)
     user = kaggle.user()
     dataset_ref = f"{user}/{dataset or job.dataset}"
     with tempfile.TemporaryDirectory(prefix="paddy-kernel.") as tmp:

@@ -3,6 +3,8 @@ avg_checkpoints, summed in memory as the epochs end rather than read back from f
 statistics of the average on the training data (torch's update_bn), validates it, and keeps whichever of the final and
 the averaged weights validates better (by the competition's metric; on a tie, lower loss). meta.json records both. The running sum is
 part of each epoch's checkpoint, so a resumed run averages the same epochs."""
+import functools
+
 from paddy.errors import PaddyError
 from paddy.scoring import better
 
@@ -16,18 +18,49 @@ def check(cfg):
     if cfg.swa and cfg.ema: raise PaddyError("--swa and --ema both average the weights: give one of them")
 
 
+@functools.cache
+def average_class():
+    """The callback class of `--swa`: a running sum of the weights after each of a run's last epochs. Made on first use:
+    paddy.config imports this module to check settings, and must not import fastai and torch for that."""
+    import torch
+    from fastai.callback.core import Callback
+    from paddy.learn.distributed import unwrap
+
+    class Average(Callback):
+        "Adds the weights to a running sum after each of the run's epochs from `first` (1-based) on."
+        order = 51.5  # after History (51) counts the epoch, before Checkpoint (52) saves the sum with it
+
+        def __init__(self, first, history):
+            self.first, self.history, self.seen, self.sum, self.n = first, history, len(history.rows), None, 0
+
+        def after_epoch(self):
+            done = len(self.history.rows)
+            if done == self.seen: return  # an epoch a resumed fit skipped, or learn.validate()
+            self.seen = done
+            if done < self.first: return
+            state = unwrap(self.learn.model).state_dict()
+            if self.sum is None: self.sum = {k: torch.zeros(v.shape) for k, v in state.items() if v.is_floating_point()}
+            for k, total in self.sum.items(): total += state[k].detach().float().cpu()
+            self.n += 1
+
+        def averaged(self):
+            "The average as a state dict of the model's dtypes; integer buffers (batch counts) keep their final values."
+            state = unwrap(self.learn.model).state_dict()
+            return {k: (self.sum[k] / self.n).to(v.dtype) if k in self.sum else v for k, v in state.items()}
+
+    return Average
+
+
 def callbacks(cfg, history):
     "The averaging callback `cfg.swa` asks for, counting the run's epochs with `history`."
     if not cfg.swa: return []
-    from paddy.learn.averaging import Average
     total = cfg.epochs + (cfg.method == "fine_tune")
-    return [Average(total - cfg.swa + 1, history)]
+    return [average_class()(total - cfg.swa + 1, history)]
 
 
 def _find(learn):
     "The run's averaging callback, or None."
-    from paddy.learn.averaging import Average
-    return next((cb for cb in learn.cbs if isinstance(cb, Average)), None)
+    return next((cb for cb in learn.cbs if isinstance(cb, average_class())), None)
 
 
 def state(learn):

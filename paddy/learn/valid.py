@@ -9,16 +9,14 @@ from dataclasses import replace
 
 from paddy import preds as saved, scoring
 
-TTA = 4  # augmented views of the validation TTA: `paddy predict`'s default
-
-
-def evaluate(learn, meta, tta=TTA, bs=64, workers=None):
+def evaluate(learn, meta, tta=None, bs=None, workers=None):
     """The validation images of `learn` predicted by its model as `paddy predict` predicts test images (target head,
     its activation, the run's precision on a GPU, fp32 on a CPU), plain and with `tta` views. Training's metric can
     differ by a few images where it validated under bf16 autocast on a CPU. Returns Preds, or None without validation images."""
     from paddy.data import block
-    from paddy.infer.predict import outputs
+    from paddy.infer.predict import BS, TTA, outputs
     from paddy.learn import distributed
+    tta, bs = TTA if tta is None else tta, bs or BS  # `paddy predict`'s defaults: the report compares what it will predict
     from paddy.models import targets
     items = learn.dls.valid.items
     if not len(items): return None
