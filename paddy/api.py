@@ -10,7 +10,7 @@ and so on). The CLI parses flags and prints; everything it does happens here or 
 """
 from pathlib import Path
 
-from paddy.config import cv_config, make_config, predict_settings, resume_config, to_flags
+from paddy.config import RESUME_KEEPS, cv_config, make_config, predict_settings, resume_config, to_flags
 from paddy.cv import ensemble_cv
 from paddy.data import competition
 from paddy.data.layout import SLUG, data_root
@@ -55,9 +55,10 @@ REPORTS = "reports"  # where `paddy train` and `paddy cv` write their pages
 def train(cfg, gpus=1, resume=False):
     """Train a run from a Config and write its page (reports/<run>.html); returns its folder. With `gpus` > 1, in that
     many processes under torchrun (one per GPU, or gloo processes on a CPU), rank 0 writing the run and the page.
-    `resume`: continue the run folder's unfinished run from its checkpoint (a Config from `resume_settings`), in one process."""
+    `resume`: continue the run folder's unfinished run from its checkpoint (a Config from `resume_settings`), however
+    many processes saved it."""
     from paddy.learn.train import train as train_run
-    if gpus > 1 and not resume: return _torchrun(gpus, cfg)
+    if gpus > 1: return _torchrun(gpus, cfg, resume)
     try: folder = train_run(cfg, resume=resume)
     finally: distributed.close()
     if distributed.rank() == 0: report([str(folder)], folder.parent, REPORTS)
@@ -70,9 +71,11 @@ def resume(run, runs_dir="runs", **settings):
     return train(resume_settings(run, runs_dir, **settings), resume=True)
 
 
-def _torchrun(gpus, cfg):
-    "Train `cfg` in `gpus` processes: `torchrun -m paddy.cli train` with the flags that rebuild it; returns the run folder."
-    if code := distributed.torchrun(gpus, ["-m", "paddy.cli", "train", *to_flags(cfg)]):
+def _torchrun(gpus, cfg, resume=False):
+    """Train `cfg` in `gpus` processes: `torchrun -m paddy.cli train` with the flags that rebuild it (resuming: the
+    run and what may change on resume); returns the run folder."""
+    flags = ["--resume", cfg.run_name, *to_flags(cfg, RESUME_KEEPS)] if resume else to_flags(cfg)
+    if code := distributed.torchrun(gpus, ["-m", "paddy.cli", "train", *flags]):
         raise PaddyError(f"training in {gpus} processes failed (exit code {code}); its output is above")
     return Path(cfg.runs_dir) / cfg.run_name
 

@@ -205,10 +205,12 @@ def resume_config(run, runs_dir="runs", **settings):
     return make_config(None, **saved | {k: v for k, v in settings.items() if v is not None} | dict(runs_dir=str(folder.parent), name=folder.name))
 
 
-def to_flags(cfg):
-    "The command-line flags that rebuild `cfg` (its fields that differ from the defaults), e.g. for a run under torchrun."
+def to_flags(cfg, only=None):
+    """The command-line flags that rebuild `cfg` (its fields, or those in `only`, that differ from the defaults), e.g.
+    for a run under torchrun."""
     flags = []
     for f in fields(Config):
+        if only and f.name not in only: continue
         value = getattr(cfg, f.name)
         if value == f.default: continue
         name = f"--{f.name.replace('_', '-')}"

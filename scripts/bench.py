@@ -18,6 +18,7 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "scripts")]
+from paddy.testing.competitions import synthetic  # noqa: E402
 DEMO, DEMO_W = REPO / "data" / "demo-digits", REPO / "data" / "weights" / "mobilenetv2_100.safetensors"
 DEMO_FLAGS = {k: v for k, v in tomllib.loads((REPO / "experiments" / "demo.toml").read_text()).items() if k not in ("data", "name")} \
     | dict(weights=str(DEMO_W), epochs=1)  # `make demo`'s recipe, one epoch
@@ -39,30 +40,11 @@ TARGETS = dict(data_vs_fastai=8.0, data_vs_decode=0.70, learner_vs_loop=0.95, bf
 
 # ---------------------------------------------------------------- inputs
 
-def photo(seed, path, size=(480, 640)):
-    "A photo-like JPEG of `size` (width, height; Paddy's are 480 x 640): broad colour gradients, leaf-scale blobs and sensor noise."
-    rng = np.random.default_rng(seed)
-    w, h = size
-    layer = lambda cells, amp: amp * np.asarray(Image.fromarray(rng.integers(0, 256, (*cells, 3), dtype=np.uint8)).resize((w, h), Image.BICUBIC), float)
-    px = layer((8, 6), 0.55) + layer((64, 48), 0.35) + rng.normal(0, 6, (h, w, 3)) + 25
-    Image.fromarray(np.clip(px, 0, 255).astype(np.uint8)).save(path, quality=90)
-
-
 def make_photos(root, n, labels=10, size=(480, 640), n_test=0):
-    """A competition folder in Paddy Doctor's layout of photo-like JPEGs of `size` (width, height), made on all cores:
-    `n` in root/train_images/<label>/ over `labels` labels, `n_test` in root/test_images/, train.csv
-    (image_id,label,variety,age) and sample_submission.csv. Returns a frame of the training images' path, label."""
-    root = Path(root)
-    jobs = [(i, root / "train_images" / f"label{i % labels}" / f"{100001 + i}.jpg") for i in range(n)]
-    jobs += [(n + i, root / "test_images" / f"{200001 + i}.jpg") for i in range(n_test)]
-    (root / "test_images").mkdir(parents=True, exist_ok=True)
-    for _, p in jobs: p.parent.mkdir(parents=True, exist_ok=True)
-    with ProcessPoolExecutor() as pool: list(pool.map(photo, *zip(*jobs), [tuple(size)] * len(jobs)))
-    train = pd.DataFrame({"image_id": [p.name for _, p in jobs[:n]], "label": [p.parent.name for _, p in jobs[:n]],
-                          "variety": "ADT45", "age": 50})
-    train.to_csv(root / "train.csv", index=False)
-    pd.DataFrame({"image_id": [p.name for _, p in jobs[n:]], "label": "label0"}).to_csv(root / "sample_submission.csv", index=False)
-    return pd.DataFrame({"path": [p for _, p in jobs[:n]], "label": train.label})
+    """A competition in Paddy Doctor's layout of `n` photo-like JPEGs of `size` (width, height) over `labels` labels, and
+    `n_test` test ones (paddy.testing.competitions.synthetic, made on every core). Returns the training images' paths."""
+    root, _ = synthetic(root, tuple(f"label{k}" for k in range(labels)), n // labels, n_test, tuple(size), photos=True)
+    return sorted(Path(root, "train_images").rglob("*.jpg"))
 
 
 def competition(out, n_train, n_test, repeat_ok=False):
@@ -325,8 +307,8 @@ def measure(s, work, log):
 
     log(f"making {s['photos']} 480x640 JPEGs")
     photos = work / "photos"
-    items, secs = timed(make_photos, photos, s["photos"])
-    r["photo_kb"] = round(np.mean([p.stat().st_size for p in items.path]) / 1024, 1)
+    files, secs = timed(make_photos, photos, s["photos"])
+    r["photo_kb"] = round(np.mean([p.stat().st_size for p in files]) / 1024, 1)
 
     log("(a) train DataLoader throughput")
     dls = fastai_default_dl(photos)
@@ -338,7 +320,7 @@ def measure(s, work, log):
     dls = paddy_dl(photos, True, work / "cache")
     r["paddy_default_ips"] = loader_rate(dls.train, s["loader_batches"])
     cores = len(os.sched_getaffinity(0))
-    r["decode_limit_ips"] = decode_rate([str(p) for p in items.path], cores)
+    r["decode_limit_ips"] = decode_rate([str(p) for p in files], cores)
     r["data_vs_fastai"] = r["paddy_default_ips"] / r["fastai_default_ips"]
     r["data_vs_decode"] = r["paddy_default_ips"] / r["decode_limit_ips"]
     dls.train.num_workers = 0
@@ -425,7 +407,7 @@ def measure(s, work, log):
     r["rss_growth"] = r[f"rss_{hi}_mb"] / r[f"rss_{lo}_mb"] - 1
 
     log("(f) image cache build, 1 vs all cores")
-    paths = [str(p) for p in items.path]
+    paths = [str(p) for p in files]
     r["cache_1_ips"] = cache_rate(paths, work / "cache-1", 1)
     r[f"cache_{cores}_ips"] = cache_rate(paths, work / f"cache-{cores}", cores)
     r["cache_efficiency"] = r[f"cache_{cores}_ips"] / (cores * r["cache_1_ips"])

@@ -7,28 +7,15 @@ check is that each model builds, runs forward and backward through paddy's head,
 import argparse, fnmatch, os, subprocess, sys, tempfile, time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-from PIL import Image
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from paddy.testing.competitions import synthetic  # noqa: E402
 LABELS = ("blast", "normal")
 
 
 def tiny_competition(root, per_label=3):
     "Paddy's layout with `per_label` 48x40 images a label (4 train, 2 valid at valid_pct 0.2) and 2 test images."
-    rng = np.random.default_rng(0)
-    rows = []
-    for k, label in enumerate(LABELS):
-        (root / "train_images" / label).mkdir(parents=True)
-        for j in range(per_label):
-            Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(root / "train_images" / label / f"{k}{j:03d}.jpg")
-            rows.append((f"{k}{j:03d}.jpg", label, "ADT45", 50))
-    pd.DataFrame(rows, columns=["image_id", "label", "variety", "age"]).to_csv(root / "train.csv", index=False)
-    (root / "test_images").mkdir()
-    for j in range(2): Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(root / "test_images" / f"{200001 + j}.jpg")
-    pd.DataFrame({"image_id": [f"{200001 + j}.jpg" for j in range(2)], "label": LABELS[0]}).to_csv(root / "sample_submission.csv", index=False)
-    return root
+    return synthetic(root, LABELS, per_label, n_test=2, size=(48, 40))[0]
 
 
 def paddy_train(*args, cwd):

@@ -7,11 +7,9 @@ that train use one thread, in process (the `one_thread` fixture) and in subproce
 import json, os, subprocess, sys
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
-from PIL import Image
 
+from paddy.testing.competitions import synthetic
 from paddy.testing.kaggle_emulator import SLUG, KaggleEmulator
 
 REPO = Path(__file__).resolve().parents[1]
@@ -22,35 +20,7 @@ DEMO_FLAGS = ["--arch", "mobilenetv2_100", "--weights", DEMO_WEIGHTS, "--size", 
               "fit_one_cycle", "--epochs", "3", "--lr", "0.003", "--bs", "32", "--workers", "0"]  # the demo's recipe, 3 epochs, no workers
 
 
-def make_competition(root, labels=("blast", "normal"), per_label=8, n_test=6, size=(40, 48), mode="RGB", ext=".jpg", seed=0):
-    """A competition folder in Paddy Doctor's layout; each label has its own colour so a model can learn it.
-    `size` is (width, height) as PIL counts it. Returns (root, solution frame)."""
-    rng = np.random.default_rng(seed)
-    root = Path(root)
-    palette = rng.integers(0, 256, size=(len(labels), 3))
-
-    def image(k):
-        px = np.clip(palette[k] + rng.normal(0, 20, size=(size[1], size[0], 3)), 0, 255).astype(np.uint8)
-        im = Image.fromarray(px)
-        return im.convert(mode) if mode != "RGB" else im
-
-    rows = []
-    for k, label in enumerate(labels):
-        (root / "train_images" / label).mkdir(parents=True, exist_ok=True)
-        for j in range(per_label):
-            image_id = f"{k:02d}{j:04d}{ext}"
-            image(k).save(root / "train_images" / label / image_id)
-            rows.append((image_id, label, "ADT45", 50))
-    pd.DataFrame(rows, columns=["image_id", "label", "variety", "age"]).to_csv(root / "train.csv", index=False)
-    (root / "test_images").mkdir(parents=True, exist_ok=True)
-    truth = []
-    for j in range(n_test):
-        image_id, k = f"{200001 + j}{ext}", j % len(labels)
-        image(k).save(root / "test_images" / image_id)
-        truth.append((image_id, labels[k]))
-    solution = pd.DataFrame(truth, columns=["image_id", "label"])
-    solution.assign(label=labels[0]).to_csv(root / "sample_submission.csv", index=False)
-    return root, solution
+make_competition = synthetic  # a tiny competition in Paddy Doctor's layout: (root, solution)
 
 
 @pytest.fixture

@@ -27,14 +27,27 @@ def fake_run(runs_dir, name, comp, ids, labels, probs, probs_tta=None, epochs=2,
     return folder
 
 
-def fake_cv(runs_dir, name, ids, labels, probs, fold, fold_runs):
-    "A cv folder as `paddy cv` writes it: oof.csv (one row per image, its fold) and cv.json. Returns the folder."
+PSEUDO_IDS = [f"{200001 + i}.jpg" for i in range(6)]  # the test images of conftest's tiny competition
+PSEUDO_PROBS = np.array([[0.95, 0.05], [0.4, 0.6], [0.01, 0.99], [0.5, 0.5], [0.09, 0.91], [0.8, 0.2]])  # >= 0.9: rows 0, 2, 4
+
+
+def source_run(runs_dir, probs=PSEUDO_PROBS, vocab=("blast", "normal")):
+    "A finished run folder with saved test probabilities and nothing else: what --pseudo reads."
+    (runs_dir / "src").mkdir(parents=True)
+    runs.write_meta(runs_dir / "src", runs.RunMeta(vocab=list(vocab), finished=True, competition=dict(task="single")))
+    runs.save_probs(runs_dir / "src", PSEUDO_IDS, probs)
+
+
+def fake_cv(runs_dir, name, ids, labels, probs, fold, fold_runs, vocab=VOCAB, reverse=False):
+    """A single-label cv folder as `paddy cv` writes it: oof.csv (one row per image, its fold; in reverse order with
+    `reverse`: a reader must not rely on the order) and cv.json scored by accuracy. Returns the folder."""
     folder = runs_dir / name
-    folder.mkdir(parents=True)
-    oof = saved.Preds("single", VOCAB, list(ids), list(labels), np.asarray(probs, dtype=np.float64), folds=np.asarray(fold))
+    step = -1 if reverse else 1
+    oof = saved.Preds("single", list(vocab), list(ids)[::step], list(labels)[::step], np.asarray(probs, dtype=np.float64)[::step],
+                      folds=np.asarray(fold)[::step])
     saved.write_oof(folder, oof)
-    runs.write_cv(folder, runs.CVResult(list(fold_runs), "single", VOCAB, "accuracy", oof.score("accuracy"), oof.fold_scores("accuracy"),
-                                        len(ids), 0, {}))
+    runs.write_cv(folder, runs.CVResult(list(fold_runs), "single", list(vocab), "accuracy", oof.score("accuracy"),
+                                        oof.fold_scores("accuracy"), len(ids), 0, {}))
     return folder
 
 

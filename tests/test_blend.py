@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import cli
+from fake_runs import fake_cv
 from paddy import preds as saved, runs
 from paddy.errors import PaddyError
 from paddy.infer import blend
@@ -31,12 +32,9 @@ def preds(targs, probs=None, folds=None):
 
 
 def write_cv(runs_dir, name, probs, targs, folds=None):
-    "A cv folder as `paddy cv` writes it: oof.csv (rows in any order) and cv.json."
+    "A cv folder as `paddy cv` writes it, rows in reverse order: the images of `preds`."
     p = preds(targs, probs, folds)
-    reverse = slice(None, None, -1)
-    saved.write_oof(runs_dir / name, saved.Preds(p.task, p.vocab, p.ids[reverse], p.ys[reverse], p.outputs[reverse], folds=p.folds[reverse]))
-    runs.write_cv(runs_dir / name, runs.CVResult([f"{name}-f{i}" for i in range(3)], "single", LABELS, "accuracy", p.score("accuracy"),
-                                                 p.fold_scores("accuracy"), len(targs), 0))
+    fake_cv(runs_dir, name, p.ids, p.ys, p.outputs, p.folds, [f"{name}-f{i}" for i in range(3)], LABELS, reverse=True)
 
 
 def test_greedy_and_logloss_find_the_known_weights():

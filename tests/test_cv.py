@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import DEMO_FLAGS, ONE_THREAD, TINY, assert_user_error, cli, make_competition, paddy
+from fake_runs import fake_cv
 
 from paddy import cv, preds as saved, runs
 from paddy.data import split
@@ -50,9 +51,7 @@ def test_expand_replaces_a_cv_folder_by_its_folds(tmp_path):
 
 def _cv(folder, p_a, ys=("0", "1", "0")):
     "A cv folder of three images whose classes are written as numbers (Cassava's, APTOS's): oof.csv and cv.json."
-    oof = saved.Preds("single", ["0", "1"], ["1", "2", "3"], list(ys), np.stack([p_a, 1 - np.asarray(p_a)], 1), folds=np.array([0, 1, 0]))
-    saved.write_oof(folder, oof)
-    runs.write_cv(folder, runs.CVResult(["f0", "f1"], "single", ["0", "1"], "accuracy", oof.score("accuracy"), oof.fold_scores("accuracy"), 3, 0))
+    fake_cv(folder.parent, folder.name, ["1", "2", "3"], ys, np.stack([p_a, 1 - np.asarray(p_a)], 1), [0, 1, 0], ["f0", "f1"], ["0", "1"])
 
 
 def test_ensemble_cv_weights_the_out_of_fold_probabilities(tmp_path):

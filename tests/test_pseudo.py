@@ -6,7 +6,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import cli, make_competition
+from conftest import cli, make_competition, tiny_config
+from fake_runs import PSEUDO_IDS as TEST_IDS, source_run
 
 from paddy import cv, runs
 from paddy.config import make_config
@@ -17,32 +18,15 @@ from paddy.learn import pseudo
 from paddy.models import zoo
 from paddy.report import listing
 
-TEST_IDS = [f"{200001 + i}.jpg" for i in range(6)]
-PROBS = np.array([[0.95, 0.05], [0.4, 0.6], [0.01, 0.99], [0.5, 0.5], [0.09, 0.91], [0.8, 0.2]])  # >= 0.9: rows 0, 2, 4
-
-
-def source_run(runs_dir, probs=PROBS, vocab=("blast", "normal")):
-    "A finished run folder with saved test probabilities and nothing else: what --pseudo reads."
-    (runs_dir / "src").mkdir(parents=True)
-    (runs_dir / "src" / "meta.json").write_text(json.dumps(dict(vocab=list(vocab), finished=True, competition=dict(task="single"))))
-    runs.save_probs(runs_dir / "src", TEST_IDS, probs)
-
-
-def tiny(root, tmp_path, **kw):
-    "A tiny run's Config in tmp_path."
-    return make_config(data=str(root), arch="resnet18", pretrained=False, size="32", bs=4, workers=0, method="fit_one_cycle",
-                       runs_dir=str(tmp_path / "runs"), cache_dir=str(tmp_path / "cache"), **kw)
-
-
 def test_pseudo_labels_join_the_training_part_of_every_fold_never_validation(tmp_path):
     root, _ = make_competition(tmp_path / "comp", per_label=6)
     source_run(tmp_path / "runs")
     comp = describe(root)
     items = train_items(comp)
     for i in range(3):
-        cfg = tiny(root, tmp_path, folds=3, fold=i, pseudo="src")
+        cfg = tiny_config(root, tmp_path, folds=3, fold=i, pseudo="src")
         valid = block.valid_split(cfg, "single", items)
-        plain = block.dataloaders(tiny(root, tmp_path, folds=3, fold=i), zoo.spec("resnet18"), "single", items, valid)
+        plain = block.dataloaders(tiny_config(root, tmp_path, folds=3, fold=i), zoo.spec("resnet18"), "single", items, valid)
         dls = block.dataloaders(cfg, zoo.spec("resnet18"), "single", items, valid, train_only=pseudo.rows(cfg, comp, items))
         train_idx, valid_idx = dls.train_ds.splits
         frame = pd.concat([dls.train_ds.items, dls.valid_ds.items]).sort_index()
@@ -62,24 +46,24 @@ def test_sources_and_refusals(tmp_path):
     pd.DataFrame(dict(image_id=TEST_IDS, label=["normal"] * 6)).to_csv(sub, index=False)
     comp = describe(root)
     items = train_items(comp)
-    rows = pseudo.rows(tiny(root, tmp_path, pseudo=str(sub), pseudo_threshold=0), comp, items)
+    rows = pseudo.rows(tiny_config(root, tmp_path, pseudo=str(sub), pseudo_threshold=0), comp, items)
     assert list(rows.id) == TEST_IDS and set(rows.y) == {"normal"}  # a CSV at threshold 0: every label it holds
-    assert len(pseudo.rows(tiny(root, tmp_path, pseudo="src", pseudo_threshold=0.7), comp, items)) == 4
+    assert len(pseudo.rows(tiny_config(root, tmp_path, pseudo="src", pseudo_threshold=0.7), comp, items)) == 4
     for kw, message in [(dict(pseudo=str(sub)), "labels without probabilities"), (dict(pseudo="nothing"), "--pseudo nothing: no submission CSV"),
                         (dict(pseudo="src", aux_targets="variety"), "drop --aux-targets"), (dict(pseudo="src", pseudo_threshold=1.5), "bad --pseudo-threshold")]:
-        with pytest.raises(PaddyError, match=message): tiny(root, tmp_path, **kw)
+        with pytest.raises(PaddyError, match=message): tiny_config(root, tmp_path, **kw)
     source_run(tmp_path / "other", np.array([[0.95, 0.05, 0]] * 6), ("blast", "normal", "tungro"))
     with pytest.raises(PaddyError, match="other labels than the training data"):
-        pseudo.rows(tiny(root, tmp_path, pseudo=str(tmp_path / "other" / "src")), comp, items)
+        pseudo.rows(tiny_config(root, tmp_path, pseudo=str(tmp_path / "other" / "src")), comp, items)
     with pytest.raises(PaddyError, match="this is a regression task: drop it"):
         from paddy.learn import options
-        options.check_task(tiny(root, tmp_path, pseudo="src"), "regression")
+        options.check_task(tiny_config(root, tmp_path, pseudo="src"), "regression")
 
 
 def test_a_pseudo_label_round_end_to_end(tmp_path, monkeypatch, capsys, one_thread):
     root, truth = make_competition(tmp_path / "comp", per_label=6)
     monkeypatch.chdir(tmp_path)
-    before = cv.cross_validate(tiny(root, tmp_path, epochs=1, folds=2, fold=0, name="k"), tta=0)
+    before = cv.cross_validate(tiny_config(root, tmp_path, epochs=1, folds=2, fold=0, name="k"), tta=0)
     assert cli("blend", "k-cv", "--name", "b", cwd=tmp_path, monkeypatch=monkeypatch) == 0
     assert cli("predict", "--blend", "b", "--data", root, "--tta", "0", cwd=tmp_path, monkeypatch=monkeypatch) == 0
     out = capsys.readouterr().out
@@ -88,7 +72,7 @@ def test_a_pseudo_label_round_end_to_end(tmp_path, monkeypatch, capsys, one_thre
     confident = np.mean([runs.load_probs(tmp_path / "runs" / f"k-f{i}")[1] for i in range(2)], 0).max(1)
     threshold = float(np.sort(confident)[2])  # about half the test images pass
 
-    after = cv.cross_validate(tiny(root, tmp_path, epochs=1, folds=2, fold=0, pseudo="b", pseudo_threshold=threshold), tta=0)
+    after = cv.cross_validate(tiny_config(root, tmp_path, epochs=1, folds=2, fold=0, pseudo="b", pseudo_threshold=threshold), tta=0)
     assert after.name == "resnet18-32x32-pl-cv"
     for i in range(2):
         meta, plain = runs.load_meta(tmp_path / "runs" / f"resnet18-32x32-pl-f{i}"), runs.load_meta(tmp_path / "runs" / f"k-f{i}")

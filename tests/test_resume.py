@@ -61,6 +61,22 @@ def test_kill_then_resume_matches_an_uninterrupted_run(tmp_path, extra):
     assert max((wa[k].float() - wb[k].float()).abs().max().item() for k in wa) <= 1e-5
 
 
+def test_a_checkpoint_of_one_process_resumes_in_two(tmp_path):
+    "A run killed mid-way in one process goes on in two (gloo processes here; GPUs under torchrun on a GPU machine)."
+    root, _ = make_competition(tmp_path / "comp", per_label=8)
+    killed, folder = start(tmp_path, root, "one", []), tmp_path / "runs" / "one"
+    deadline = time.monotonic() + 600
+    while epochs_done(folder) < 2 and killed.poll() is None and time.monotonic() < deadline: time.sleep(0.05)
+    assert killed.poll() is None, f"the run ended before it could be killed:\n{killed.stderr.read()}"
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    r = paddy("train", "--resume", "one", "--gpus", "2", cwd=tmp_path, env=ONE_THREAD)
+    assert r.returncode == 0, r.stderr[-3000:]
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["finished"] and meta["world_size"] == 2 and len(meta["history"]) == 5  # every epoch, the first two from the checkpoint
+    assert (folder / "model.safetensors").is_file() and not (folder / "checkpoint.safetensors").exists()
+
+
 def test_ctrl_c_says_how_to_resume(monkeypatch, capsys, tmp_path):
     import paddy.learn.train
     from paddy.cli import main

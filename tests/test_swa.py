@@ -3,8 +3,8 @@ in meta.json; a run interrupted and resumed averages the same epochs; multi-targ
 import pandas as pd
 import pytest
 import torch
-from conftest import make_competition
-from test_pseudo import source_run, tiny
+from conftest import make_competition, tiny_config
+from fake_runs import source_run
 
 from paddy import runs
 from paddy.errors import PaddyError
@@ -26,7 +26,7 @@ def test_swa_averages_the_last_epochs_and_keeps_the_better(tmp_path, monkeypatch
         if self.n > n: epochs.append(copy(self.learn.model))
     monkeypatch.setattr(swa.average_class(), "after_epoch", counted)
     monkeypatch.setattr(swa, "score", lambda learn, metric: (scored.append(copy(learn.model)), score(learn, metric))[1])
-    meta = runs.load_meta(train(tiny(root, tmp_path, epochs=2, swa=2, name="s")))
+    meta = runs.load_meta(train(tiny_config(root, tmp_path, epochs=2, swa=2, name="s")))
 
     s = meta.swa
     assert len(epochs) == 2 and s["epochs"] == 2 and s["first_epoch"] == 1  # both epochs
@@ -51,16 +51,16 @@ def test_an_interrupted_swa_run_resumes_to_the_same_average(tmp_path, monkeypatc
     root, _ = make_competition(tmp_path / "comp", per_label=6)
     source_run(tmp_path / "runs")
     flags = dict(epochs=2, swa=2, pseudo="src")
-    full = runs.load_meta(train(tiny(root, tmp_path, name="full", **flags)))
+    full = runs.load_meta(train(tiny_config(root, tmp_path, name="full", **flags)))
     save = checkpoint.Checkpoint.after_epoch
 
     def stop_after_one(self):
         save(self)
         if self.saved == 1: raise KeyboardInterrupt  # epoch 1, the first averaged one, is in the checkpoint
     monkeypatch.setattr(checkpoint.Checkpoint, "after_epoch", stop_after_one)
-    with pytest.raises(KeyboardInterrupt): train(tiny(root, tmp_path, name="cut", **flags))
+    with pytest.raises(KeyboardInterrupt): train(tiny_config(root, tmp_path, name="cut", **flags))
     monkeypatch.setattr(checkpoint.Checkpoint, "after_epoch", save)
-    resumed = runs.load_meta(train(tiny(root, tmp_path, name="cut", **flags), resume=True))
+    resumed = runs.load_meta(train(tiny_config(root, tmp_path, name="cut", **flags), resume=True))
     assert resumed.pseudo == full.pseudo and resumed.pseudo["n"] == 3 and resumed.n_train == full.n_train
     for kind in ("final", "averaged"):
         assert resumed.swa[kind]["valid_loss"] == pytest.approx(full.swa[kind]["valid_loss"], abs=1e-5)
@@ -72,7 +72,7 @@ def test_multi_target_runs_average_and_bad_values_are_refused(tmp_path, one_thre
     root, _ = make_competition(tmp_path / "comp", per_label=6)
     df = pd.read_csv(root / "train.csv")
     df.assign(variety=(["ADT45", "RR", "Surya"] * 4)[:len(df)]).to_csv(root / "train.csv", index=False)
-    meta = runs.load_meta(train(tiny(root, tmp_path, epochs=2, swa=2, aux_targets="variety", name="mt")))
+    meta = runs.load_meta(train(tiny_config(root, tmp_path, epochs=2, swa=2, aux_targets="variety", name="mt")))
     assert meta.n_out == 5 and "variety_error" in meta.history[-1] and meta.swa["epochs"] == 2
     for kw, message in [(dict(swa=1), "bad --swa 1"), (dict(swa=4, epochs=3), "bad --swa 4"), (dict(swa=2, ema=0.9), "--swa and --ema")]:
-        with pytest.raises(PaddyError, match=message): tiny(root, tmp_path, **kw)
+        with pytest.raises(PaddyError, match=message): tiny_config(root, tmp_path, **kw)

@@ -11,11 +11,6 @@ def test_every_table_name_is_a_timm_1_model():
         assert timm.models.get_pretrained_cfg(timm_name) is not None, timm_name
 
 
-def test_recipe_names_map_to_timm_1_names():
-    assert zoo.spec("convnext_small_in22k").timm_name == "convnext_small.fb_in22k"
-    assert zoo.spec("swinv2_large_window12_192_22k").timm_name == "swinv2_large_window12_192.ms_in22k"
-
-
 def test_fixed_size_models_refuse_other_sizes():
     vit = zoo.spec("vit_tiny_patch16_224")
     assert vit.fixed_size == (224, 224)

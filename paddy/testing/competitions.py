@@ -20,6 +20,9 @@ folder, shaped like the sample, and `kaggle_score` scores a submission against i
 | plant_seedlings | train/<species>/*.png, no CSV; test/*.png; sample file,species | 10 species | f1 |
 | dog_breed | train/{id}.jpg, labels.csv id,breed; sample id + a probability column per breed | 10 breeds | logloss |
 | siim_isic | jpeg/train/*.jpg, train.csv image_name,patient_id,...,target | binary, by patient | auc |
+
+`synthetic` makes a competition in Paddy Doctor's layout of generated images instead (coloured noise a tiny model
+learns in seconds, or photo-like JPEGs for the benchmarks): the tests', the benchmarks' and the GPU check's.
 """
 import functools, hashlib, sys
 from dataclasses import dataclass
@@ -218,6 +221,47 @@ def siim_isic(root, n_train, n_test, seed):
                  "test.csv": pd.DataFrame(dict(image_name=test, patient_id="IP_9999999", sex="male", age_approx=45.0, anatom_site_general_challenge="torso")),
                  "sample_submission.csv": pd.DataFrame(dict(image_name=test, target=0))})
     return pd.DataFrame(dict(image_name=test, target=label(sy))), "auc"
+
+
+def colour_image(rng, colour, size, mode="RGB"):
+    "A `size` (width, height) image of `colour` with noise: each label its own colour, so a model can learn it."
+    px = np.clip(colour + rng.normal(0, 20, size=(size[1], size[0], 3)), 0, 255).astype(np.uint8)
+    im = Image.fromarray(px)
+    return im.convert(mode) if mode != "RGB" else im
+
+
+def photo(seed, path, size=(480, 640)):
+    "A photo-like JPEG of `size` (width, height; Paddy's are 480 x 640): broad colour gradients, leaf-scale blobs and sensor noise."
+    rng = np.random.default_rng(seed)
+    w, h = size
+    layer = lambda cells, amp: amp * np.asarray(Image.fromarray(rng.integers(0, 256, (*cells, 3), dtype=np.uint8)).resize((w, h), Image.BICUBIC), float)
+    px = layer((8, 6), 0.55) + layer((64, 48), 0.35) + rng.normal(0, 6, (h, w, 3)) + 25
+    Image.fromarray(np.clip(px, 0, 255).astype(np.uint8)).save(path, quality=90)
+
+
+def synthetic(root, labels=("blast", "normal"), per_label=8, n_test=6, size=(40, 48), mode="RGB", ext=".jpg", seed=0, photos=False):
+    """A competition folder in Paddy Doctor's layout (train_images/<label>/, test_images/, train.csv with
+    image_id,label,variety,age, sample_submission.csv) of generated images of `size` (width, height): each label's own
+    colour with noise (learnable: the tests' tiny competitions), or with `photos` photo-like JPEGs made on every core
+    (what Paddy's photos cost to decode: the benchmarks'). Ids: LLNNNN<ext> for label L's N-th image, 200001<ext>...
+    for the test images. Returns (root, solution frame: image_id,label)."""
+    from concurrent.futures import ProcessPoolExecutor
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+    palette = rng.integers(0, 256, size=(len(labels), 3))
+    train = [(f"{k:02d}{j:04d}{ext}", label, k) for k, label in enumerate(labels) for j in range(per_label)]
+    test = [(f"{200001 + j}{ext}", labels[j % len(labels)], j % len(labels)) for j in range(n_test)]
+    paths = [root / "train_images" / label / i for i, label, _ in train] + [root / "test_images" / i for i, _, _ in test]
+    for p in paths: p.parent.mkdir(parents=True, exist_ok=True)
+    (root / "test_images").mkdir(parents=True, exist_ok=True)
+    if photos:
+        with ProcessPoolExecutor() as pool: list(pool.map(photo, range(seed, seed + len(paths)), paths, [tuple(size)] * len(paths)))
+    else:
+        for p, (_, _, k) in zip(paths, train + test): colour_image(rng, palette[k], size, mode).save(p)
+    pd.DataFrame([(i, label, "ADT45", 50) for i, label, _ in train], columns=["image_id", "label", "variety", "age"]).to_csv(root / "train.csv", index=False)
+    solution = pd.DataFrame([(i, label) for i, label, _ in test], columns=["image_id", "label"])
+    solution.assign(label=labels[0]).to_csv(root / "sample_submission.csv", index=False)
+    return root, solution
 
 
 REPLICAS = {f.__name__: f for f in (paddy, cassava, aptos, pawpularity, plant_pathology, histopathologic, aerial_cactus, planet,
