@@ -111,12 +111,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# `make bench` writes BENCHMARKS.md and bench.json here (~10 min on 2 cores); QUICK=1 checks it runs (OUT=DIR for its files).
+# `make bench` writes BENCHMARKS.md and bench.json here (8.4 minutes on a quiet 2-core machine); QUICK=1 checks it runs (OUT=DIR for its files).
 bench: $(STAMP)
 	$(BIN)/python scripts/bench.py $(if $(QUICK),--quick) $(call flag,OUT,out)
 
 # `make gpu-check` checks paddy on a CUDA GPU (sized for < 8 min): gpu_check.json + BENCHMARKS.md's GPU section (OUT=DIR).
-# CPU=1 rehearses every check, tiny, on a CPU (files in build/gpu-check-cpu); ONLY=CHECK,... reruns those, keeping the rest. On the device tool: README, "The GPU check".
+# CPU=1 rehearses every check, tiny, on a CPU (files in build/gpu-check-cpu); ONLY=CHECK,... reruns those, keeping the rest.
+# A GPU machine without the internet: README, "The GPU check" (scripts/gpu_wheels.sh).
 gpu-check: $(STAMP)
 	$(BIN)/python scripts/gpu_check.py $(if $(CPU),--cpu) $(call flag,OUT,out) $(call flag,ONLY,only)
 

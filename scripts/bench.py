@@ -23,18 +23,18 @@ DEMO, DEMO_W = REPO / "data" / "demo-digits", REPO / "data" / "weights" / "mobil
 DEMO_FLAGS = {k: v for k, v in tomllib.loads((REPO / "experiments" / "demo.toml").read_text()).items() if k not in ("data", "name")} \
     | dict(weights=str(DEMO_W), epochs=1)  # `make demo`'s recipe, one epoch
 EPOCH_SETS = {"photos": ((480, 640), 480), "small": ((300, 300), 256)}  # (width, height), the recipe's item resize on them
-SETTINGS = {  # photos: 480x640 JPEGs; epoch: a whole epoch's images, model and batch size; batches: timed after one warm-up;
+SETTINGS = {  # photos: 480x640 JPEGs; epoch: a whole epoch's images, labels, model and batch size; batches: timed after one warm-up;
     # demo/subset: (train, test) images and batch size; rss: image counts. bf16 is emulated on CPUs without native bf16
     # (10x+ slower), so its Learner runs 5 batches and its demo run is a small subset.
-    "full": dict(photos=960, epoch_images=320, epoch_arch="resnet26d", epoch_bs=32,
+    "full": dict(photos=960, epoch_images=320, epoch_labels=10, epoch_arch="resnet26d", epoch_bs=32,
                  fastai_batches=5, loader_batches=20, train_size=64, train_batches=20, bf16_batches=5,
                  demo=(4000, 1000, 32), seeds=(1, 2, 3), subset=(80, 200, 8), rss=(2000, 8000)),
-    "quick": dict(photos=100, epoch_images=16, epoch_arch="test_resnet", epoch_bs=4,  # timm's test_resnet: 0.4M parameters
+    "quick": dict(photos=100, epoch_images=16, epoch_labels=2, epoch_arch="test_resnet", epoch_bs=4,  # timm's test_resnet: 0.4M parameters
                   fastai_batches=1, loader_batches=1, train_size=32, train_batches=2, bf16_batches=1,
                   demo=(128, 64, 8), seeds=(1,), subset=(16, 16, 4), rss=(128, 512)),
 }
 GPU_PENDING = ('## GPU\n\nNo GPU figures yet: `make gpu-check` on a CUDA machine writes this section (README, "The GPU check", '
-               "gives the device tool's command).\n")
+               "says how on a machine without the internet).\n")
 TARGETS = dict(data_vs_fastai=8.0, data_vs_decode=0.70, learner_vs_loop=0.95, bf16_vs_fp32=1.5, tta_cost=5.3, rss_growth=0.15)
 
 
@@ -330,7 +330,7 @@ def measure(s, work, log):
     auto = precision.resolve("auto")
     for kind, (size, item) in EPOCH_SETS.items():
         root = work / f"epoch-{kind}"
-        make_photos(root, s["epoch_images"], size=size)
+        make_photos(root, s["epoch_images"], s["epoch_labels"], size=size)  # every label in fastai's random train split
         args = (s["epoch_arch"], s["epoch_bs"])
         r[f"epoch_{kind}_fastai_s"], r["epoch_fastai_precision"] = recipe_epoch(root, *args, item=item)
         for prec in dict.fromkeys(("fp32", auto)):  # paddy at the recipe's precision here, then at its own default

@@ -137,6 +137,7 @@ def test_kernels_push_is_recorded(kaggle_emulator, tmp_path):
 
 
 def test_datasets_create_and_version_are_recorded(kaggle_emulator, tmp_path):
+    kaggle_emulator.processing = 0  # version right after create; the wait for processing is tested in test_kaggle_datasets
     ref = f"{kaggle_emulator.user}/paddy-wheels"
     meta = {"title": "paddy-wheels", "id": ref, "licenses": [{"name": "CC0-1.0"}]}
     (tmp_path / "dataset-metadata.json").write_text(json.dumps(meta))

@@ -106,7 +106,7 @@ def test_the_run_page_renders_in_chromium(tmp_path, chromium):
 
     images, sections, png = open_page(chromium, page)
     (tmp_path / "screenshot.png").write_bytes(png)
-    assert sections == ["settings", "training", "lr-find", "accuracy", "confusion", "per-class", "most-confused", "top-losses"]
+    assert sections == ["settings", "training", "lr-find", "score", "confusion", "per-class", "most-confused", "top-losses"]
     assert len(images) == 5 and all(done and width > 0 for done, width in images), images  # every embedded figure decoded
     shot = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
     assert shot.shape[0] > 2000 and shot.shape[1] >= 1000  # the whole page, figures included

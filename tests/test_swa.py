@@ -74,5 +74,5 @@ def test_multi_target_runs_average_and_bad_values_are_refused(tmp_path, one_thre
     df.assign(variety=(["ADT45", "RR", "Surya"] * 4)[:len(df)]).to_csv(root / "train.csv", index=False)
     meta = runs.load_meta(train(tiny_config(root, tmp_path, epochs=2, swa=2, aux_targets="variety", name="mt")))
     assert meta.n_out == 5 and "variety_error" in meta.history[-1] and meta.swa["epochs"] == 2
-    for kw, message in [(dict(swa=1), "bad --swa 1"), (dict(swa=4, epochs=3), "bad --swa 4"), (dict(swa=2, ema=0.9), "--swa and --ema")]:
+    for kw, message in [(dict(swa=1), "bad --swa 1"), (dict(swa=4, epochs=3), "bad --swa 4"), (dict(swa=2, epochs=3, ema=0.9), "--swa and --ema")]:
         with pytest.raises(PaddyError, match=message): tiny_config(root, tmp_path, **kw)
