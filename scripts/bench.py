@@ -296,38 +296,27 @@ def torch_profile(fn, top=12):
 
 # ---------------------------------------------------------------- the run
 
-def measure(s, work, log):
-    "Every figure of the benchmark, as a flat dict; `log` prints progress."
-    import torch
-    from fastai.vision.all import set_seed
-    from fastai.vision.all import Learner, DataLoaders, CrossEntropyLossFlat
-    from paddy.models import precision
-    from paddy.data.augment import batch_augment
-    r, profiles = {}, {}
-
-    log(f"making {s['photos']} 480x640 JPEGs")
-    photos = work / "photos"
-    files, secs = timed(make_photos, photos, s["photos"])
-    r["photo_kb"] = round(np.mean([p.stat().st_size for p in files]) / 1024, 1)
-
-    log("(a) train DataLoader throughput")
-    dls = fastai_default_dl(photos)
+def loader_figures(s, work, photos, files):
+    "(a) the train DataLoader's images/s: fastai's default, paddy's without and with its cache, and the decode limit."
+    r, dls = {}, fastai_default_dl(photos)
     r["workers"] = dls.train.fake_l.num_workers
     r["fastai_default_ips"] = loader_rate(dls.train, s["fastai_batches"])
-    dls = paddy_dl(photos, False, work / "cache")
-    r["paddy_nocache_ips"] = loader_rate(dls.train, s["loader_batches"])
+    r["paddy_nocache_ips"] = loader_rate(paddy_dl(photos, False, work / "cache").train, s["loader_batches"])
     _, r["cache_build_default_s"] = timed(paddy_dl, photos, True, work / "cache")
     dls = paddy_dl(photos, True, work / "cache")
     r["paddy_default_ips"] = loader_rate(dls.train, s["loader_batches"])
-    cores = len(os.sched_getaffinity(0))
-    r["decode_limit_ips"] = decode_rate([str(p) for p in files], cores)
+    r["decode_limit_ips"] = decode_rate([str(p) for p in files], len(os.sched_getaffinity(0)))
     r["data_vs_fastai"] = r["paddy_default_ips"] / r["fastai_default_ips"]
     r["data_vs_decode"] = r["paddy_default_ips"] / r["decode_limit_ips"]
     dls.train.num_workers = 0
-    profiles["data_path"] = lambda: cprofile(lambda: loader_rate(dls.train, s["loader_batches"]))
+    return r, dict(data_path=lambda: cprofile(lambda: loader_rate(dls.train, s["loader_batches"])))
 
-    log("(g) a whole training epoch, paddy against fastai's recipe")
+
+def epoch_figures(s, work):
+    "(g) a whole training epoch of fastai's recipe and of paddy (at fp32, then at its auto precision) on each EPOCH_SETS."
+    from paddy.models import precision
     auto = precision.resolve("auto")
+    r = dict(epoch_paddy_auto_precision=auto)
     for kind, (size, item) in EPOCH_SETS.items():
         root = work / f"epoch-{kind}"
         make_photos(root, s["epoch_images"], s["epoch_labels"], size=size)  # every label in fastai's random train split
@@ -337,42 +326,52 @@ def measure(s, work, log):
             r[f"epoch_{kind}_paddy_{prec}_s"], r[f"epoch_{kind}_paddy_{prec}_before_s"], _ = paddy_epoch(root, work / "cache", *args, precision=prec)
         r[f"epoch_{kind}_same_precision"] = r[f"epoch_{kind}_fastai_s"] / r[f"epoch_{kind}_paddy_fp32_s"]
         r[f"epoch_{kind}_defaults"] = r[f"epoch_{kind}_fastai_s"] / r[f"epoch_{kind}_paddy_{auto}_s"]
-    r["epoch_paddy_auto_precision"] = auto
+    return r, {}
 
-    log("(b) paddy Learner vs a plain PyTorch loop")
+
+def learner_figures(s):
+    "(b) paddy's Learner against a plain PyTorch loop over the same in-memory batches and model."
     batches = memory_batches(s["train_batches"] + 1, s["train_size"])
     learn = paddy_learner(batches, "fp32")
     model = copy.deepcopy(learn.model)
-    r["loop_ips"] = loop_rate(copy.deepcopy(model), batches)
-    r["learner_ips"] = learner_rate(learn)
-    r["loop_channels_last_ips"] = loop_rate(copy.deepcopy(model), batches, channels_last=True)
+    r = dict(loop_ips=loop_rate(copy.deepcopy(model), batches), learner_ips=learner_rate(learn),
+             loop_channels_last_ips=loop_rate(copy.deepcopy(model), batches, channels_last=True))
     r["learner_vs_loop"] = r["learner_ips"] / r["loop_ips"]
-    profiles["learner"] = lambda: cprofile(lambda: learner_rate(paddy_learner(batches[:4], "fp32")))
+    return r, dict(learner=lambda: cprofile(lambda: learner_rate(paddy_learner(batches[:4], "fp32"))))
 
-    log("(c) CPU bf16 autocast vs fp32")
-    r["native_bf16"] = precision.cpu_has_native_bf16()
-    r["auto_precision"] = precision.resolve("auto")
-    short = batches[:s["bf16_batches"] + 1]
-    r["fp32_ips"] = learner_rate(paddy_learner(short, "fp32"))
-    r["bf16_ips"] = learner_rate(paddy_learner(short, "bf16"))
+
+def bf16_figures(s, work):
+    "(c) CPU bf16 autocast against fp32: Learner steps, and the demo recipe trained on a subset at each."
+    import torch
+    from paddy.models import precision
+    short = memory_batches(s["bf16_batches"] + 1, s["train_size"])
+    learn = paddy_learner(short, "fp32")
+    model = copy.deepcopy(learn.model)
+    r = dict(native_bf16=precision.cpu_has_native_bf16(), auto_precision=precision.resolve("auto"),
+             fp32_ips=learner_rate(learn), bf16_ips=learner_rate(paddy_learner(short, "bf16")))
     r["bf16_vs_fp32"] = r["bf16_ips"] / r["fp32_ips"]
 
     def bf16_step():
         m = copy.deepcopy(model)
         with torch.autocast("cpu", torch.bfloat16):
-            loss = torch.nn.functional.cross_entropy(m(batches[0][0]).float(), batches[0][1])
+            loss = torch.nn.functional.cross_entropy(m(short[0][0]).float(), short[0][1])
         loss.backward()
-    profiles["bf16"] = lambda: torch_profile(bf16_step)
     sub = work / "subset"
     *counts, bs = s["subset"]
     sol = competition(sub, *counts)
     for prec in ("fp32", "bf16"):
         folder, r[f"demo_{prec}_train_s"] = demo_run(sub, work, f"sub-{prec}", precision=prec, bs=bs)
-        model, dl, meta = run_model(folder, sub)
-        r[f"demo_{prec}_acc"] = accuracy(probabilities(model, dl), meta, sol)
+        model_, dl, meta = run_model(folder, sub)
+        r[f"demo_{prec}_acc"] = accuracy(probabilities(model_, dl), meta, sol)
+    return r, dict(bf16=lambda: torch_profile(bf16_step))
 
-    log("(d) demo accuracy with and without the fast path; TTA cost and gain")
-    demo = work / "demo"
+
+def fast_path_figures(s, work):
+    """(d) the demo's accuracy trained with fastai's augmentation on full-size files and with paddy's fast path (cache,
+    batch augmentation), over seeds; then TTA's cost and gain, paddy's and fastai's."""
+    from fastai.vision.all import CrossEntropyLossFlat, DataLoaders, Learner, set_seed
+    from paddy.data.augment import batch_augment
+    demo, r = work / "demo", {}
     *counts, bs = s["demo"]
     sol = competition(demo, *counts)
     for fast in (False, True):  # without: fastai's own aug_transforms, full-size files; with: paddy's defaults
@@ -397,21 +396,46 @@ def measure(s, work, log):
     r["demo_fastai_tta_acc"] = accuracy(probs, meta, sol)
     r["tta_cost"] = r["tta4_s"] / r["plain_pass_s"]
     r["tta_vs_five_plain"] = r["tta4_s"] / r["five_plain_passes_s"]
-    profiles["tta"] = lambda: cprofile(lambda: probabilities(model, tta_dl))
+    return r, dict(tta=lambda: cprofile(lambda: probabilities(model, tta_dl)))
 
-    log("(e) peak RSS of training runs")
+
+def rss_figures(s, work):
+    "(e) the peak RSS of training runs on a small and a large competition, and its growth between them."
+    r = {}
     for n in s["rss"]:
         competition(work / f"rss{n}", n, 8, repeat_ok=True)
         r[f"rss_{n}_mb"], r[f"rss_{n}_child_mb"] = peak_rss(work / f"rss{n}", work, f"rss{n}")
     lo, hi = s["rss"]
     r["rss_growth"] = r[f"rss_{hi}_mb"] / r[f"rss_{lo}_mb"] - 1
+    return r, {}
 
-    log("(f) image cache build, 1 vs all cores")
-    paths = [str(p) for p in files]
-    r["cache_1_ips"] = cache_rate(paths, work / "cache-1", 1)
-    r[f"cache_{cores}_ips"] = cache_rate(paths, work / f"cache-{cores}", cores)
+
+def cache_figures(work, files):
+    "(f) the image cache's build rate on 1 core and on all, and how well it scales."
+    paths, cores = [str(p) for p in files], len(os.sched_getaffinity(0))
+    r = dict(cores=cores, cache_1_ips=cache_rate(paths, work / "cache-1", 1), **{f"cache_{cores}_ips": cache_rate(paths, work / f"cache-{cores}", cores)})
     r["cache_efficiency"] = r[f"cache_{cores}_ips"] / (cores * r["cache_1_ips"])
-    r["cores"] = cores
+    return r, {}
+
+
+def measure(s, work, log):
+    "Every figure of the benchmark, as a flat dict, and the profiles to run on request; `log` prints progress."
+    log(f"making {s['photos']} 480x640 JPEGs")
+    photos = work / "photos"
+    files = make_photos(photos, s["photos"])
+    r, profiles = dict(photo_kb=round(np.mean([p.stat().st_size for p in files]) / 1024, 1)), {}
+    sections = [("(a) train DataLoader throughput", lambda: loader_figures(s, work, photos, files)),
+                ("(g) a whole training epoch, paddy against fastai's recipe", lambda: epoch_figures(s, work)),
+                ("(b) paddy Learner vs a plain PyTorch loop", lambda: learner_figures(s)),
+                ("(c) CPU bf16 autocast vs fp32", lambda: bf16_figures(s, work)),
+                ("(d) demo accuracy with and without the fast path; TTA cost and gain", lambda: fast_path_figures(s, work)),
+                ("(e) peak RSS of training runs", lambda: rss_figures(s, work)),
+                ("(f) image cache build, 1 vs all cores", lambda: cache_figures(work, files))]
+    for title, section_figures in sections:
+        log(title)
+        figures, section_profiles = section_figures()
+        r |= figures
+        profiles |= section_profiles
     return r, profiles
 
 

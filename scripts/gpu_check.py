@@ -22,6 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench  # noqa: E402 (bench puts the repo root on sys.path)
 from bench import REPO, EPOCH_SETS, make_photos, memory_batches, learner_rate, paddy_epoch, recipe_epoch  # noqa: E402
+from paddy import runs  # noqa: E402
+from paddy.models import precision  # noqa: E402
 
 SETTINGS = {  # images per competition; functional runs: model, --size, --bs, --workers (None: fastai's default), epochs
     "gpu": dict(photos=1000, small=1000, n_test=64, batch=40, arch="resnet18", size=128, bs=32, workers=None, epochs=2,
@@ -140,15 +142,10 @@ def probed(rc, stdout, stderr, args):
     return stdout, json.loads(line[len("GPU_CHECK "):])
 
 
-def meta(c, name):
-    return json.loads((c.runs / name / "meta.json").read_text())
-
-
 def finished(c, name, epochs):
-    "The meta.json of run `name`, required finished after `epochs` epochs."
-    m = meta(c, name)
-    require(m.get("finished") and len(m.get("history", [])) == epochs,
-            f"run {name}: finished {m.get('finished')}, {len(m.get('history', []))} epoch(s) of {epochs}")
+    "The RunMeta of run `name`, required finished after `epochs` epochs."
+    m = runs.load_meta(c.runs / name)
+    require(m.finished and len(m.history) == epochs, f"run {name}: finished {m.finished}, {len(m.history)} epoch(s) of {epochs}")
     return m
 
 
@@ -157,11 +154,11 @@ def on_device(c, probe):
     require(not c.gpu or probe["device_peak_mb"] > 0, "the run allocated no device memory: it ran on the CPU")
 
 
-def losses(m): return [round(h["valid_loss"], 5) for h in m["history"]]
+def losses(m): return [round(h["valid_loss"], 5) for h in m.history]
 
 
 def summary(m, probe):
-    return dict(precision=m["precision"], valid_error=m["valid_error"], valid_loss=losses(m), train_s=m["train_seconds"],
+    return dict(precision=m.precision, valid_error=m.valid_error, valid_loss=losses(m), train_s=m.train_seconds,
                 device_peak_mb=probe["device_peak_mb"])
 
 
@@ -230,7 +227,7 @@ def check_resume(c):
     procs = {n: c.start_cli(n, "train", *flags, "--name", n) for n in ("full", "killed")}
     try:
         done, after = kill_mid_epoch(c, procs["killed"], c.runs / "killed")
-        require(not meta(c, "killed")["finished"], "the killed run says it finished")
+        require(not runs.load_meta(c.runs / "killed").finished, "the killed run says it finished")
         out, probe = c.cli("train", "--resume", "killed", "--runs-dir", c.runs)
         require(procs["full"].wait(timeout=c.s["timeout"]) == 0, f"the uninterrupted run failed:\n{c.logs('full')[-TAIL:]}")
     except Failed as e: raise Failed(f"{e}\nkilled run's output:\n{c.logs('killed')[-TAIL:]}") from None
@@ -244,7 +241,7 @@ def check_resume(c):
     diff = max_weight_diff(c.runs / "full", c.runs / "killed")
     figures = dict(killed_after_epochs=done, killed_s_after_checkpoint=round(after, 2),
                    max_weight_diff=diff, valid_loss_full=losses(full), valid_loss_resumed=losses(resumed),
-                   precision=resumed["precision"], device_peak_mb=probe["device_peak_mb"])
+                   precision=resumed.precision, device_peak_mb=probe["device_peak_mb"])
     require(diff <= RESUME_TOL, f"the resumed run's weights differ from the uninterrupted run's by {diff:.3g} (> {RESUME_TOL}): {figures}")
     return figures
 
@@ -270,7 +267,7 @@ def check_torchrun(c):
     "`torchrun --nproc_per_node 1` of `paddy train`, the probe's process group over NCCL (gloo with --cpu) checked first."
     m, probe = one_epoch(c, "torchrun", launcher=TORCHRUN, env=dict(GPU_CHECK_BACKEND=c.s["backend"]))
     require(probe.get("backend") == c.s["backend"] and probe.get("all_reduce") == 1.0, f"the process group did not work: {probe}")
-    return dict(summary(m, probe), backend=probe["backend"], world_size=m["world_size"])
+    return dict(summary(m, probe), backend=probe["backend"], world_size=m.world_size)
 
 
 def bf16_missing(gpu):
@@ -278,10 +275,8 @@ def bf16_missing(gpu):
     import torch
     if gpu:
         cap = torch.cuda.get_device_capability()
-        if torch.cuda.is_bf16_supported() and cap >= (8, 0): return None
-        return f"{torch.cuda.get_device_name()} (compute capability {cap[0]}.{cap[1]}) has no native bf16"
-    from paddy.models.precision import cpu_has_native_bf16
-    return None if cpu_has_native_bf16() else "this CPU has no avx512_bf16/amx_bf16: bf16 would be emulated"
+        return None if precision.gpu_has_native_bf16() else f"{torch.cuda.get_device_name()} (compute capability {cap[0]}.{cap[1]}) has no native bf16"
+    return None if precision.cpu_has_native_bf16() else "this CPU has no avx512_bf16/amx_bf16: bf16 would be emulated"
 
 
 def check_bf16(c):
@@ -329,20 +324,16 @@ class Batches(list):
     def to(self, device): return self
 
 
-def step_rate(arch, batches, precision, channels_last):
-    """img/s of training steps of timm `arch` in the script's own fastai Learner over in-memory `batches`, at `precision`
-    (fastai's to_fp16/to_bf16 on CUDA, paddy's CPUAutocast for bf16 on a CPU), channels_last (fastai's) on or off."""
+def step_rate(arch, batches, prec, channels_last):
+    """img/s of training steps of timm `arch` in the script's own fastai Learner over in-memory `batches`, at precision
+    `prec`, channels_last on or off, set up as paddy trains (paddy.models.precision.apply)."""
     import timm
-    from fastai.callback.channelslast import ChannelsLast  # noqa: F401 (adds Learner.to_channelslast)
     from fastai.vision.all import CrossEntropyLossFlat, DataLoaders, Learner, set_seed
-    from paddy.models.precision import CPUAutocast
     device = batches[0][0].device
     set_seed(42, reproducible=True)  # the cuDNN settings paddy trains with
     learn = Learner(DataLoaders(Batches(batches), Batches(batches[:2]), device=device),
                     timm.create_model(arch, num_classes=10).to(device), loss_func=CrossEntropyLossFlat())
-    if precision == "fp16": learn.to_fp16()
-    if precision == "bf16": learn.to_bf16() if device.type == "cuda" else learn.add_cb(CPUAutocast())
-    if channels_last: learn.to_channelslast(use_amp=False)
+    precision.apply(learn, prec, channels_last)
     with learn.no_bar(), learn.no_logging(): return learner_rate(learn)
 
 
