@@ -19,7 +19,7 @@ DEMO      := data/demo-digits
 DEMO_W    := data/weights/mobilenetv2_100.safetensors
 DEMO_RUN  := demo-mobilenetv2
 
-.PHONY: install data inspect follow demo lr-find train resume cv blend runs report predict submit submissions kernel models zoo-check test bench gpu-check clean
+.PHONY: install data inspect follow demo lr-find train resume cv blend runs report predict submit submissions kernel models zoo-check test test-fast bench gpu-check clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -110,6 +110,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# `make test-fast`: the suite without the tests marked slow (end-to-end training, whole scripts), for the edit-test loop.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 # `make bench` writes BENCHMARKS.md and bench.json here (8.4 minutes on a quiet 2-core machine); QUICK=1 checks it runs (OUT=DIR for its files).
 bench: $(STAMP)

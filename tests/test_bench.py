@@ -1,6 +1,7 @@
 """`scripts/bench.py --quick` runs every measurement and writes BENCHMARKS.md and bench.json (never checks speed)."""
 import json, subprocess, sys
 
+import pytest
 from conftest import REPO
 
 KEYS = ["fastai_default_ips", "paddy_default_ips", "paddy_nocache_ips", "decode_limit_ips",  # (a)
@@ -16,6 +17,7 @@ KEYS = ["fastai_default_ips", "paddy_default_ips", "paddy_nocache_ips", "decode_
         "machine", "targets"]
 
 
+@pytest.mark.slow
 def test_quick_bench_writes_report_and_json(tmp_path, demo_assets):
     (tmp_path / "BENCHMARKS.md").write_text("# old figures\n\n## GPU\n\nfigures from a GPU run\n")  # scripts/gpu_check.py's section
     proc = subprocess.run([sys.executable, str(REPO / "scripts" / "bench.py"), "--quick", "--out", str(tmp_path)],

@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 from conftest import DEMO_WEIGHTS, TINY, make_competition, paddy
 from fastai.callback.core import Callback
@@ -13,6 +14,7 @@ from paddy.infer import predict
 from paddy.learn import train
 
 
+@pytest.mark.slow
 def test_train_predict_submission(tmp_path, competition):
     proc = paddy("train", "--data", competition, *TINY, "--epochs", "2", "--method", "fit_one_cycle", "--name", "r1", cwd=tmp_path, check=True)
     assert "epoch 2/2 train_loss" in proc.stdout and "trained r1" in proc.stdout
@@ -30,6 +32,7 @@ def test_train_predict_submission(tmp_path, competition):
     assert ids == sorted(ids) and probs.shape == (6, 2) and np.allclose(probs.sum(1), 1, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_fine_tune_with_accumulation_and_config_file(tmp_path, competition):
     toml = tmp_path / "exp.toml"
     toml.write_text('arch = "resnet18"\npretrained = false\nsize = [32, 24]\nbs = 8\naccum = 2\nepochs = 1\nworkers = 0\n')
@@ -76,6 +79,7 @@ def test_accumulation_steps_once_per_two_micro_batches_on_both_gradients(tmp_pat
         assert not all(close(g, b / 2) for g, b in zip(applied, second))  # the first micro-batch counts
 
 
+@pytest.mark.slow
 def test_lr_find_saves_plot_and_auto_lr(tmp_path, competition):
     proc = paddy("lr-find", "--data", competition, *TINY, "--name", "lf", cwd=tmp_path, check=True)
     assert "valley" in proc.stdout and "slide" in proc.stdout
@@ -85,6 +89,7 @@ def test_lr_find_saves_plot_and_auto_lr(tmp_path, competition):
     assert meta["lr"] == meta["lr_find"]["valley"] > 0
 
 
+@pytest.mark.slow
 def test_grayscale_png_other_labels_and_sizes(tmp_path):
     root, _ = make_competition(tmp_path / "gray", labels=("cat", "dog", "eel"), per_label=6, size=(50, 30), mode="L", ext=".png")
     paddy("train", "--data", root, *TINY, "--size", "24,40", "--name", "g", cwd=tmp_path, check=True)
@@ -93,6 +98,7 @@ def test_grayscale_png_other_labels_and_sizes(tmp_path):
     assert len(sub) == 6 and set(sub.label) <= {"cat", "dog", "eel"}
 
 
+@pytest.mark.slow
 def test_local_weights_load_without_network(tmp_path, competition, demo_assets):
     paddy("train", "--data", competition, "--arch", "mobilenetv2_100", "--weights", DEMO_WEIGHTS, "--size", "32",
           "--bs", "4", "--epochs", "1", "--workers", "0", "--name", "w", cwd=tmp_path, check=True)

@@ -8,6 +8,7 @@ from paddy.testing.kaggle_emulator import SLUG, submission_csv
 TINY = ["--arch", "resnet18", "--no-pretrained", "--size", "32", "--bs", "2", "--epochs", "1", "--method", "fit_one_cycle"]
 
 
+@pytest.mark.slow
 def test_data_train_predict_submit_and_the_score_is_listed(tiny_kaggle, tmp_path):
     served = tiny_kaggle.competitions[SLUG].folder
     r = paddy("data", "--retries", "0", cwd=tmp_path, env=tiny_kaggle.env)
@@ -34,6 +35,7 @@ def test_data_train_predict_submit_and_the_score_is_listed(tiny_kaggle, tmp_path
     assert f"public {float(sub['publicScore'])} " in line and f"private {float(sub['privateScore'])} " in line
 
 
+@pytest.mark.slow
 def test_an_invalid_csv_is_refused_before_any_upload(tiny_kaggle, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("image_id,label\n200001.jpg,blast\n")
@@ -57,6 +59,7 @@ CASES = {  # (command, cause): words the message must hold. The download's other
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command, cause", CASES, ids=[f"{c} {f.__name__}" for c, f in CASES])
 def test_a_failure_is_one_line_exit_2_and_nothing_half_written(tiny_kaggle, tmp_path, command, cause):
     served, env = tiny_kaggle.competitions[SLUG].folder, dict(tiny_kaggle.env)
@@ -69,6 +72,7 @@ def test_a_failure_is_one_line_exit_2_and_nothing_half_written(tiny_kaggle, tmp_
     assert tiny_kaggle.submissions == []
 
 
+@pytest.mark.slow
 def test_a_zero_score_is_listed_as_a_score(tiny_kaggle, tmp_path):
     csv = submission_csv(tmp_path / "zero.csv", tiny_kaggle.competitions[SLUG], 0)
     served = tiny_kaggle.competitions[SLUG].folder

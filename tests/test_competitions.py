@@ -125,6 +125,7 @@ REPORTED = {"label": {"score", "confusion", "top-losses"}, "probability": {"scor
 MARGIN = {"accuracy": 0.2, "f1": 0.2, "qwk": 0.3, "auc": 0.15, "f2": 0.03, "rmse": -3.0, "logloss": -0.5}  # clearly better than constant
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SHAPES)
 def test_train_with_only_the_metric_then_predict_with_no_flag(tmp_path, monkeypatch, capsys, demo_assets, one_thread, name):
     r = build(name, tmp_path / name, n_train=400, n_test=120)

@@ -63,6 +63,7 @@ def test_ensemble_cv_weights_the_out_of_fold_probabilities(tmp_path):
     assert cv.ensemble_cv(["x-cv", "not-a-cv"], None, tmp_path) is None
 
 
+@pytest.mark.slow
 def test_cv_trains_every_fold_and_saves_out_of_fold_predictions(tmp_path, monkeypatch, capsys, one_thread):
     root, _ = make_competition(tmp_path / "comp", per_label=6)
     proc = paddy("cv", "--data", root, *TINY, "--method", "fit_one_cycle", "--folds", "2", "--name", "k", "--tta", "0",
@@ -92,10 +93,12 @@ def test_cv_trains_every_fold_and_saves_out_of_fold_predictions(tmp_path, monkey
     assert list(sub.label) == [["blast", "normal"][i] for i in mean.argmax(1)]
 
 
+@pytest.mark.slow
 def test_cv_refuses_fold(tmp_path, competition):
     assert_user_error(paddy("cv", "--data", competition, *TINY, "--folds", "2", "--fold", "1", cwd=tmp_path), "drop --fold")
 
 
+@pytest.mark.slow
 def test_cv_and_blend_under_quadratic_kappa(tmp_path, monkeypatch, capsys, demo_assets, one_thread):
     r = build("aptos", tmp_path / "aptos", n_train=240, n_test=60)  # integer grades 0-4, ids without an extension
     for name, lr in (("a", "0.003"), ("b", "0.002")):

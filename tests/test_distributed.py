@@ -2,6 +2,7 @@
 written by rank 0, the ranks' weights in step, and a result that matches a single-process run within noise."""
 import json, subprocess, sys
 
+import pytest
 from conftest import ONE_THREAD, REPO, make_competition, paddy
 
 from paddy import runs
@@ -11,6 +12,7 @@ from paddy.learn import train
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
 
 
+@pytest.mark.slow
 def test_two_processes_match_one(tmp_path, one_thread):
     root, _ = make_competition(tmp_path / "comp", per_label=12)
     # lr 0.003 over 5 epochs: at 0.01 over 3, both runs swung between 0 and 50% error on an AMX CPU (fine on an AVX2 one)
@@ -38,6 +40,7 @@ def test_two_processes_match_one(tmp_path, one_thread):
     assert abs(ddp.history[-1]["valid_loss"] - one.history[-1]["valid_loss"]) < 0.3
 
 
+@pytest.mark.slow
 def test_convnext_with_lr_auto_in_two_processes(tmp_path, one_thread):
     """ConvNeXt (whose timm head norm fastai's body never uses) trains both fits of fine_tune under DDP, and --lr auto
     finds one rate on rank 0 that every rank trains with."""
@@ -55,6 +58,7 @@ def test_convnext_with_lr_auto_in_two_processes(tmp_path, one_thread):
     assert ranks["sums"][0] == ranks["sums"][1]
 
 
+@pytest.mark.slow
 def test_cli_gpus_trains_in_two_processes(tmp_path):
     root, _ = make_competition(tmp_path / "comp", per_label=12)
     proc = paddy("train", "--gpus", "2", "--data", root, "--arch", "resnet18", "--no-pretrained", "--size", "32", "--bs", "4",

@@ -2,6 +2,7 @@
 GPU image lacks, and reports each one in gpu_check.json and BENCHMARKS.md's GPU section (it never checks speed)."""
 import json, os, subprocess, sys
 
+import pytest
 from conftest import REPO
 
 CHECKS = ["fine_tune_fp16_accum2_ema", "predict_tta4", "kill_resume_fp16_ema", "swin_one_batch", "vit_one_batch", "torchrun_1proc",
@@ -9,6 +10,7 @@ CHECKS = ["fine_tune_fp16_accum2_ema", "predict_tta4", "kill_resume_fp16_ema", "
 ABSENT = ("kaggle", "kagglesdk", "fastkaggle", "spacy")  # not on the device tool's GPU image, and not carried there as wheels
 
 
+@pytest.mark.slow
 def test_cpu_rehearsal_reports_every_check(tmp_path):
     from paddy.models.precision import cpu_has_native_bf16
     for name in ABSENT:  # importing one of them fails, as on the GPU image

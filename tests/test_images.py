@@ -99,6 +99,7 @@ def broken_run(tmp_path_factory):
     return cwd, root, train, predict
 
 
+@pytest.mark.slow
 def test_training_skips_unreadable_images_with_one_warning(broken_run):
     cwd, _, train, _ = broken_run
     warnings = [ln for ln in train.stderr.splitlines() if "unreadable" in ln]

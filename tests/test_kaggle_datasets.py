@@ -35,6 +35,7 @@ def answers(em, method):
     return [(code, answer) for m, code, answer in em.calls if m == method]
 
 
+@pytest.mark.slow
 def test_a_new_dataset_is_waited_for_through_its_404(kaggle_emulator, tmp_path):
     kaggle_emulator.processing = 1.5
     r = push(kaggle_emulator, tmp_path)

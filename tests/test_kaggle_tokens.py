@@ -23,12 +23,14 @@ def run(em, tmp_path, **env):
     return r
 
 
+@pytest.mark.slow
 def test_a_token_in_the_environment_signs_in(with_token, tmp_path):
     r = run(with_token, tmp_path, KAGGLE_API_TOKEN=TOKEN)
     assert r.returncode == 0 and r.stdout.strip() == "no submissions yet", r.stderr
     assert ("IntrospectToken", 200, {"active": True, "username": with_token.user}) in with_token.calls
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode, warned", [(0o600, False), (0o644, True)])
 def test_a_token_file_signs_in_and_a_loose_one_is_warned(with_token, tmp_path, mode, warned):
     token = with_token.home / ".kaggle" / "access_token"
@@ -39,6 +41,7 @@ def test_a_token_file_signs_in_and_a_loose_one_is_warned(with_token, tmp_path, m
     assert (f"chmod 600 {token}" in r.stderr) == warned and ("readable by other users" in r.stderr) == warned
 
 
+@pytest.mark.slow
 def test_a_rejected_token_is_named_even_beside_a_good_key(tiny_kaggle, tmp_path):
     "kagglesdk sends a token it finds with every call, even once it signed in with kaggle.json: each call would be a 401."
     tiny_kaggle.token = TOKEN
@@ -51,12 +54,14 @@ def test_a_rejected_token_is_named_even_beside_a_good_key(tiny_kaggle, tmp_path)
     assert f"the API token in {tiny_kaggle.home / '.kaggle' / 'access_token'}" in line and "delete" in line
 
 
+@pytest.mark.slow
 def test_no_credentials_names_the_token_ways(with_token, tmp_path):
     r = run(with_token, tmp_path)
     (line,) = r.stderr.splitlines()
     assert r.returncode == 2 and "KAGGLE_API_TOKEN" in line and "access_token" in line and "kaggle.json" in line
 
 
+@pytest.mark.slow
 def test_a_rejected_key_is_named_by_where_it_came_from(tiny_kaggle, tmp_path):
     r = run(tiny_kaggle, tmp_path, KAGGLE_USERNAME=tiny_kaggle.user, KAGGLE_KEY="f00d" * 8)
     (line,) = r.stderr.splitlines()

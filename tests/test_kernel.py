@@ -101,6 +101,7 @@ def check_pushed(emulator, r, dataset, kernel_slug, files):
     assert k["competitionDataSources"] == [SLUG] and k["datasetDataSources"] == [ref]
 
 
+@pytest.mark.slow
 def test_push_then_train_on_two_gpus_in_the_kernel(kaggle_comp, tmp_path):
     weights = random_weights(tmp_path / "resnet18-start.safetensors")
     r = paddy("kernel", *TINY, "--weights", str(weights), "--name", "kern", "--tta", "0", "--gpus", "2",
@@ -119,6 +120,7 @@ def test_push_then_train_on_two_gpus_in_the_kernel(kaggle_comp, tmp_path):
     assert set(sub.label) <= set(meta["vocab"])
 
 
+@pytest.mark.slow
 def test_push_finished_runs_then_predict_them_in_the_kernel(kaggle_comp, tmp_path):
     data = str(kaggle_comp.competitions[SLUG].folder)
     r = paddy("cv", *TINY, "--no-pretrained", "--data", data, "--folds", "2", "--name", "t", "--tta", "0", cwd=tmp_path, env=kaggle_comp.env)
@@ -142,6 +144,7 @@ def test_push_finished_runs_then_predict_them_in_the_kernel(kaggle_comp, tmp_pat
     assert job.settings["predict"] == ["--tta", "2", "--run", "t-f1,t-f0", "--run-weights", "3.0,1.0"]
 
 
+@pytest.mark.slow
 def test_a_predict_only_kernel_on_another_competitions_layout(kaggle_emulator, tmp_path):
     slug = "plant-pathology-2020-fgvc7"  # one images/ folder, one-hot train.csv, a probability column per class
     r = build("plant_pathology", tmp_path / "served" / slug, n_train=40, n_test=12)
@@ -160,6 +163,7 @@ def test_a_predict_only_kernel_on_another_competitions_layout(kaggle_emulator, t
     assert (root / "working" / "submission.csv").read_text() == (tmp_path / "local.csv").read_text()
 
 
+@pytest.mark.slow
 def test_a_second_push_is_a_new_dataset_version(tiny_kaggle, tmp_path):
     ref = f"{tiny_kaggle.user}/paddy-offline"
     tiny_kaggle.datasets.append(dict(ref=ref, version=1, files={"old.whl": b"old"}, title="paddy-offline", notes=None,
@@ -189,6 +193,7 @@ REFUSED = {  # case: (flags after TINY, what the one line must name)
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", REFUSED)
 def test_a_refused_push_pushes_nothing(tiny_kaggle, tmp_path, case):
     if case == "no credentials": no_credentials(tiny_kaggle)
@@ -214,6 +219,7 @@ def test_the_script_gets_train_and_predict_flags(tmp_path):
     assert settings(text) == dict(wheel=WHEEL, dataset="me/paddy-offline", **job.settings)
 
 
+@pytest.mark.slow
 def test_wait_follows_the_kernel_brings_its_run_here_and_submits_its_output(kaggle_comp, tmp_path):
     runner, _ = kernel_runner(kaggle_comp, tmp_path)  # kernels run as they are pushed, inputs mounted as links
     kaggle_comp.run_kernels(runner)
@@ -242,6 +248,7 @@ def test_wait_follows_the_kernel_brings_its_run_here_and_submits_its_output(kagg
     assert again.returncode == 0 and "run kern -> runs/kern" in again.stdout, again.stderr
 
 
+@pytest.mark.slow
 def test_a_kernel_that_sees_an_old_wheel_stops_and_following_it_shows_why(tiny_kaggle, tmp_path):
     weights = random_weights(tmp_path / "resnet18-start.safetensors")
     r = paddy("kernel", *TINY, "--weights", str(weights), "--name", "kern", cwd=tmp_path, env=tiny_kaggle.env)

@@ -34,6 +34,7 @@ def test_target_head_keeps_the_targets_logits():
     assert torch.equal(targets.target_head(model, runs.RunMeta(vocab=["a", "b"], n_out=5))(x), model(x)[:, :2])
 
 
+@pytest.mark.slow
 def test_two_heads_train_and_predict_with_the_label_head(tmp_path, monkeypatch, one_thread):
     root, _ = make_competition(tmp_path / "comp", per_label=8)
     df = pd.read_csv(root / "train.csv")

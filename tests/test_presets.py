@@ -65,6 +65,24 @@ def test_make_passes_every_run_setting():
     assert all(f" --{k.replace('_', '-')} " in line or f" --no-{k} " in line for k in KEYS), line
 
 
+def test_make_predict_passes_every_prediction_setting():
+    import shlex
+    from dataclasses import asdict, fields
+    from paddy.cli import parser
+    from paddy.config import PREDICT_KEYS, PredictSettings, make_variables, predict_settings
+    given = dict(run="a,b", run_weights="0.3,0.7", blend="bl", data="comp", slug="some-slug", tta="2", bs="16", workers="3",
+                 out="sub.csv", runs_dir="elsewhere", use_checkpoint="1", precision="bf16")
+    assert set(given) == {f.name for f in fields(PredictSettings)}  # a new setting needs a value here
+    vars_ = dict(zip(given, (v.split(":")[0] for v in make_variables(PredictSettings))))
+    out = subprocess.run(["make", "-n", "-o", ".venv/.paddy-installed", "predict", *[f"{vars_[k]}={v}" for k, v in given.items()]],
+                         cwd=REPO, capture_output=True, text=True, check=True).stdout
+    line = next(ln for ln in out.splitlines() if " predict " in ln)
+    args = parser().parse_args(shlex.split(line)[1:])  # what the CLI receives
+    settings = asdict(predict_settings(**{k: getattr(args, k) for k in PREDICT_KEYS}))  # as cmd_predict hands them to api.predict
+    assert settings == dict(run=("a", "b"), run_weights=("0.3", "0.7"), blend="bl", data="comp", slug="some-slug", tta=2, bs=16, workers=3,
+                            out="sub.csv", runs_dir="elsewhere", use_checkpoint=True, precision="bf16")  # weights: numbers once runs.expand reads them
+
+
 def test_make_cv_passes_folds():
     out = subprocess.run(["make", "-n", "-o", ".venv/.paddy-installed", "cv", "FOLDS=5", "RUN=x"], cwd=REPO, capture_output=True, text=True, check=True).stdout
     assert "paddy cv" in out and "--folds 5" in out and "--name x" in out
@@ -101,6 +119,7 @@ def test_runs_table(tmp_path):
     assert rows["k-cv"] == ["k-cv", "resnet18", "32x24", "2", "qwk", "-", "0.3750", "2", "30s", "-"]
 
 
+@pytest.mark.slow
 def test_paddy_runs_cli(tmp_path):
     proc = paddy("runs", "--runs-dir", tmp_path / "none", cwd=tmp_path, check=True)
     assert "no runs under" in proc.stdout

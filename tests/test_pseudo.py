@@ -60,6 +60,7 @@ def test_sources_and_refusals(tmp_path):
         options.check_task(tiny_config(root, tmp_path, pseudo="src"), "regression")
 
 
+@pytest.mark.slow
 def test_a_pseudo_label_round_end_to_end(tmp_path, monkeypatch, capsys, one_thread):
     root, truth = make_competition(tmp_path / "comp", per_label=6)
     monkeypatch.chdir(tmp_path)

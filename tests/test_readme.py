@@ -2,6 +2,7 @@
 (one epoch of `make demo`'s recipe, TTA, the submission) reaches working accuracy on the held-back labels."""
 import re, subprocess, sys
 
+import pytest
 from conftest import REPO
 
 
@@ -10,6 +11,7 @@ def python_blocks():
     return re.findall(r"```python\n(.*?)```", text[text.index("## Python API"):], re.S)
 
 
+@pytest.mark.slow
 def test_the_python_api_examples_run(tmp_path, demo_assets):
     blocks = python_blocks()
     assert len(blocks) == 2 and "from paddy import api" in blocks[0]

@@ -20,6 +20,7 @@ def start(cwd, root, name, extra):
     return start_paddy("train", "--data", root, *FLAGS, *extra, "--name", name, cwd=cwd)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("extra", [[], ["--ema", "0.9"]], ids=["plain", "ema"])  # with --ema, the average is checkpointed too
 def test_kill_then_resume_matches_an_uninterrupted_run(tmp_path, extra):
     from safetensors.torch import load_file
@@ -61,6 +62,7 @@ def test_kill_then_resume_matches_an_uninterrupted_run(tmp_path, extra):
     assert max((wa[k].float() - wb[k].float()).abs().max().item() for k in wa) <= 1e-5
 
 
+@pytest.mark.slow
 def test_a_checkpoint_of_one_process_resumes_in_two(tmp_path):
     "A run killed mid-way in one process goes on in two (gloo processes here; GPUs under torchrun on a GPU machine)."
     root, _ = make_competition(tmp_path / "comp", per_label=8)

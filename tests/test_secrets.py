@@ -6,6 +6,7 @@ from paddy.kaggle.api import key_file_warning
 from paddy.testing.kaggle_emulator import submission_csv
 
 
+@pytest.mark.slow
 def test_the_key_is_never_printed(tiny_kaggle, tmp_path):
     em = tiny_kaggle
     submission_csv(tmp_path / "sub.csv", em.competitions["paddy-disease-classification"], 3)

@@ -46,6 +46,7 @@ def test_swa_averages_the_last_epochs_and_keeps_the_better(tmp_path, monkeypatch
     assert all(torch.equal(saved[k], kept[k]) for k in kept)
 
 
+@pytest.mark.slow
 def test_an_interrupted_swa_run_resumes_to_the_same_average(tmp_path, monkeypatch, one_thread):
     "With pseudo-labels too: the resumed run rebuilds the same training set from its saved --pseudo."
     root, _ = make_competition(tmp_path / "comp", per_label=6)

@@ -47,6 +47,7 @@ def test_weights_that_do_not_load_and_labels_against_folders(tmp_path, competiti
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_the_users_own_process_shows_one_line_even_when_the_hub_fails(tmp_path, competition):
     """What a terminal sees: the process's exit code and its stderr, with the interpreter's own start-up and shut-down,
     and the model hub's own logging as it fails to reach the network (no traceback reaches the user)."""

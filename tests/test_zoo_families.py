@@ -14,6 +14,7 @@ FAMILIES = {"resnet": "resnet18", "convnext": "convnext_atto", "vit": "vit_tiny_
             "swinv2": "swinv2_tiny_window8_256", "efficientnet": "efficientnet_b0", "mobilenet": "mobilenetv3_small_100"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", FAMILIES.values(), ids=FAMILIES.keys())
 def test_one_batch_of_each_family_trains(tmp_path, arch, one_thread):
     root, _ = make_competition(tmp_path / "comp", per_label=3, size=(24, 24))
