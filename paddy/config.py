@@ -7,7 +7,7 @@ from paddy.data import split
 from paddy.errors import PaddyError
 from paddy.infer.predict import BS, TTA
 from paddy.learn import options, pseudo, swa, tracking
-from paddy.models import targets
+from paddy.models import compiled, targets
 from paddy.scoring import METRICS, TASKS
 
 RESIZE_METHODS = ("squish", "crop", "pad")
@@ -63,6 +63,7 @@ class Config:
     precision: str = knob("auto", "auto | fp16 | bf16 | fp32 (auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32)")
     deterministic: bool = knob(False, "on a GPU, cuDNN's deterministic kernels (slower); off: its benchmark mode, the fastest")
     channels_last: bool | None = knob(None, "train in channels_last memory format; default: on for fp16 on a GPU, where it measured faster")
+    compile: str = knob("auto", "torch.compile the model for training: on | off | auto (auto: off; make bench measured no gain on a CPU, none yet on a GPU)")
     pretrained: bool = knob(True, "start from pretrained weights")
     weights: str | None = knob(None, "local pretrained weights file (safetensors or .pth, timm layout); never uses the network")
     workers: int | None = knob(None, "DataLoader worker processes; default: fastai's", type=int)
@@ -226,6 +227,7 @@ def check(cfg):
     _choice("resize", cfg.resize, RESIZE_METHODS)
     _choice("method", cfg.method, TRAIN_METHODS)
     _choice("precision", cfg.precision, PRECISIONS)
+    _choice("compile", cfg.compile, compiled.CHOICES)
     if isinstance(cfg.lr, str) and cfg.lr != "auto":
         try: cfg.lr = float(cfg.lr)
         except ValueError: raise PaddyError(f"bad --lr {cfg.lr!r}: give a number such as 0.01, or 'auto' to use lr_find") from None

@@ -52,6 +52,7 @@ class RunMeta:
     lr_find: dict | None = None  # --lr auto: lr_find's suggestions {valley, slide}
     lr: float | None = None  # the learning rate it trained with
     train_seconds: float | None = None  # wall time of the training
+    compile_graphs: int | None = None  # --compile on: the graphs dynamo compiled while training and validating (each recompile adds one)
     history: list = field(default_factory=list)  # one dict per epoch: fastai's recorder row (losses, error rates)
     valid_error: float | None = None  # a class target's validation error of the weights kept (fastai's error_rate)
     swa: dict | None = None  # --swa: the epochs averaged, final and averaged scores, which was kept

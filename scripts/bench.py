@@ -1,11 +1,12 @@
-"""`make bench`: paddy's data path, trainer, precision, TTA, memory and image cache against their baselines, in one run.
+"""`make bench`: paddy's data path, trainer, precision, compile, TTA, memory and image cache against their baselines, in one run.
 
 The headline is a whole training epoch, data and model together, of paddy against fastai's recipe on the same photos
-(480x640 and 300x300). Everything is measured in the same run on this machine, on generated JPEGs and the demo digits; the
+(480x640 and 300x300); then whole epochs at each precision x memory format x eager/compiled, and the demo's accuracy
+after fine_tune at fp32 and bf16 over three seeds. Everything is measured in the same run on this machine, on generated JPEGs and the demo digits; the
 script writes BENCHMARKS.md (tables, machine, the command, profiles of missed targets) and bench.json (the same figures).
 
     python scripts/bench.py                      # full run: writes BENCHMARKS.md and bench.json here
-    python scripts/bench.py --quick --out DIR    # under a minute: checks that every measurement runs
+    python scripts/bench.py --quick --out DIR    # a few minutes: checks that every measurement runs
 """
 import argparse, cProfile, copy, io, json, os, platform, pstats, shutil, subprocess, sys, tempfile, time, tomllib
 from concurrent.futures import ProcessPoolExecutor
@@ -23,19 +24,22 @@ DEMO, DEMO_W = REPO / "data" / "demo-digits", REPO / "data" / "weights" / "mobil
 DEMO_FLAGS = {k: v for k, v in tomllib.loads((REPO / "experiments" / "demo.toml").read_text()).items() if k not in ("data", "name")} \
     | dict(weights=str(DEMO_W), epochs=1)  # `make demo`'s recipe, one epoch
 EPOCH_SETS = {"photos": ((480, 640), 480), "small": ((300, 300), 256)}  # (width, height), the recipe's item resize on them
-SETTINGS = {  # photos: 480x640 JPEGs; epoch: a whole epoch's images, labels, model and batch size; batches: timed after one warm-up;
-    # demo/subset: (train, test) images and batch size; rss: image counts. bf16 is emulated on CPUs without native bf16
-    # (10x+ slower), so its Learner runs 5 batches and its demo run is a small subset.
-    "full": dict(photos=960, epoch_images=320, epoch_labels=10, epoch_arch="resnet26d", epoch_bs=32,
-                 fastai_batches=5, loader_batches=20, train_size=64, train_batches=20, bf16_batches=5,
-                 demo=(4000, 1000, 32), seeds=(1, 2, 3), subset=(80, 200, 8), rss=(2000, 8000)),
-    "quick": dict(photos=100, epoch_images=16, epoch_labels=2, epoch_arch="test_resnet", epoch_bs=4,  # timm's test_resnet: 0.4M parameters
-                  fastai_batches=1, loader_batches=1, train_size=32, train_batches=2, bf16_batches=1,
-                  demo=(128, 64, 8), seeds=(1,), subset=(16, 16, 4), rss=(128, 512)),
+SETTINGS = {  # photos: 480x640 JPEGs; epoch: a whole epoch's images, labels, model and batch size; matrix: the photos of the
+    # precision x memory format x compile epochs (80% train: >= 10 batches); batches: timed after one warm-up; demo: (train,
+    # test) images and batch size; seeds: of the demo runs compared; rss: image counts. bf16 is emulated on CPUs without
+    # native bf16 (10x+ slower): the matrix and the accuracy comparison leave it out there.
+    "full": dict(photos=960, epoch_images=320, epoch_labels=10, epoch_arch="resnet26d", epoch_bs=32, matrix_images=480,
+                 fastai_batches=5, loader_batches=20, train_size=64, train_batches=20,
+                 demo=(4000, 1000, 32), seeds=(1, 2, 3), rss=(2000, 8000)),
+    "quick": dict(photos=100, epoch_images=16, epoch_labels=2, epoch_arch="test_resnet", epoch_bs=4, matrix_images=16,  # timm's test_resnet: 0.4M parameters
+                  fastai_batches=1, loader_batches=1, train_size=32, train_batches=2,
+                  demo=(128, 64, 8), seeds=(1,), rss=(128, 512)),
 }
 GPU_PENDING = ('## GPU\n\nNo GPU figures yet: `make gpu-check` on a CUDA machine writes this section (README, "The GPU check", '
                "says how on a machine without the internet).\n")
-TARGETS = dict(data_vs_fastai=8.0, data_vs_decode=0.70, learner_vs_loop=0.95, bf16_vs_fp32=1.5, tta_cost=5.3, rss_growth=0.15)
+TARGETS = dict(data_vs_fastai=8.0, data_vs_decode=0.70, learner_vs_loop=0.95, best_vs_fp32=2.0, compile_vs_eager=1.15, tta_cost=5.3,
+               rss_growth=0.15)
+MATRIX = [(prec, cl, comp) for comp in (False, True) for prec in ("fp32", "bf16") for cl in (False, True)]  # (precision, channels_last, compiled)
 
 
 # ---------------------------------------------------------------- inputs
@@ -101,22 +105,24 @@ def paddy_dl(root, cache, cache_dir):
     return block.dataloaders(cfg, zoo.spec(cfg.arch), comp.task, items, block.valid_split(cfg, comp.task, items))
 
 
-def _decode(paths):
+def _decode(paths, resize):
     from paddy.data.cache import cover_size
     from paddy.data.images import open_rgb
     for p in paths:
         im = open_rgb(p, 256)
-        im.resize(cover_size(*im.size, (256, 256)), Image.BILINEAR)
+        if resize: im.resize(cover_size(*im.size, (256, 256)), Image.BILINEAR)
+        else: im.load()
     return len(paths)
 
 
-def decode_rate(paths, workers):
-    "img/s of JPEG draft decode + resize to the 256 item size, spread over `workers` processes."
+def decode_rate(paths, workers, resize=False):
+    """img/s of decoding `paths` as paddy's loader opens them (`open_rgb`), with `resize` also resized to the 256 item
+    size (what building the cache does to an original), spread over `workers` processes."""
     chunks = [paths[i::workers * 4] for i in range(workers * 4)]
     with ProcessPoolExecutor(workers) as pool:
-        list(pool.map(_decode, [c[:1] for c in chunks]))  # start the workers first
+        list(pool.map(_decode, [c[:1] for c in chunks], [resize] * len(chunks)))  # start the workers first
         start = time.perf_counter()
-        n = sum(pool.map(_decode, chunks))
+        n = sum(pool.map(_decode, chunks, [resize] * len(chunks)))
     return n / (time.perf_counter() - start)
 
 
@@ -176,8 +182,14 @@ def loop_rate(model, batches, channels_last=False):
 
 
 def epoch_seconds(learn, lr=1e-3):
-    """Seconds of one whole epoch of `learn.fit` (training then validation: data and model together, as a user waits
-    for it), after a warm-up fit of two batches each way (the first worker start, kernel selection, the allocator)."""
+    "Seconds of one whole epoch of `learn.fit` after its warm-up (`warm_and_epoch`)."
+    return warm_and_epoch(learn, lr)[1]
+
+
+def warm_and_epoch(learn, lr=1e-3):
+    """(seconds of a warm-up fit of one batch each way: the first worker start, kernel selection, the allocator, and
+    with --compile the compiles; seconds of the whole epoch of `learn.fit` that follows: training then validation, data
+    and model together, as a user waits for it)."""
     import torch
     from fastai.callback.core import Callback
     from fastai.callback.training import ShortEpochCallback
@@ -188,9 +200,11 @@ def epoch_seconds(learn, lr=1e-3):
             if torch.cuda.is_available(): torch.cuda.synchronize()
             marks.append(time.perf_counter())
     with learn.no_bar(), learn.no_logging():
+        start = time.perf_counter()
         learn.fit(1, lr, cbs=ShortEpochCallback(1e-9))
+        warm = time.perf_counter() - start
         learn.fit(1, lr, cbs=Clock())
-    return marks[1] - marks[0]
+    return warm, marks[1] - marks[0]
 
 
 def recipe_epoch(root, arch, bs, workers=None, item=480):
@@ -203,15 +217,21 @@ def recipe_epoch(root, arch, bs, workers=None, item=480):
     return epoch_seconds(learn), "fp16" if torch.cuda.is_available() else "fp32"  # fastai's to_fp16 autocasts on CUDA only
 
 
-def paddy_epoch(root, cache_dir, arch, bs, workers=None, precision="auto"):
+def paddy_epoch(root, cache_dir, arch, bs, workers=None, precision="auto", **settings):
     """(seconds of one whole epoch, seconds before it, precision) of paddy's DataLoaders and Learner on the competition
     `root`; before it: `train.prepare` (every image decoded once, the image cache built or reused)."""
+    (_, epoch), before, prec = paddy_warm_and_epoch(root, cache_dir, arch, bs, workers, precision, **settings)
+    return epoch, before, prec
+
+
+def paddy_warm_and_epoch(root, cache_dir, arch, bs, workers=None, precision="auto", **settings):
+    "((warm-up seconds, epoch seconds) as `warm_and_epoch`, seconds of `train.prepare`, precision) of paddy on `root`, with run `settings`."
     from paddy import config
     from paddy.learn import train
     cfg = config.make_config(data=str(root), arch=arch, pretrained=False, bs=bs, workers=workers, precision=precision,
-                             cache_dir=str(cache_dir))
+                             cache_dir=str(cache_dir), **settings)
     p, before = timed(train.prepare, cfg)
-    return epoch_seconds(train.learner(p.dls, p.spec, cfg, p.comp.task, p.comp.metric)), before, p.precision
+    return warm_and_epoch(train.learner(p.dls, p.spec, cfg, p.comp.task, p.comp.metric)), before, p.precision
 
 
 def demo_run(root, work, name, **flags):
@@ -252,19 +272,40 @@ def timed(fn, *args, **kw):
     return out, time.perf_counter() - start
 
 
+def tree_pss_mb(pid):
+    """Proportional set size (MB) of process `pid` and all its descendants: each shared page (the forked DataLoader
+    workers share most of theirs) counted once, split among the processes that share it."""
+    todo, kb = [pid], 0
+    while todo:
+        p = todo.pop()
+        try:
+            kb += next(int(ln.split()[1]) for ln in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines() if ln.startswith("Pss:"))
+            todo += [int(c) for t in os.listdir(f"/proc/{p}/task") for c in Path(f"/proc/{p}/task/{t}/children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError, PermissionError, StopIteration): pass  # a process that ended meanwhile
+    return kb / 1024
+
+
 def peak_rss(root, work, name):
-    "Peak RSS (MB) of a `paddy train` demo run in a fresh process: its main process and its largest child."
+    """Peak memory (MB) of a `paddy train` demo run in a fresh process: the PSS of the whole process tree (main process
+    and DataLoader workers), sampled every 0.1 s; the peak RSS of the main process; that of its largest child."""
     child = ("import json, resource, sys\nfrom paddy.cli import main\nrc = main(sys.argv[1:])\nr = resource.getrusage\n"
              "print('RSS', json.dumps([rc, r(resource.RUSAGE_SELF).ru_maxrss, r(resource.RUSAGE_CHILDREN).ru_maxrss]))")
     from paddy import config
     argv = ["train", *config.to_flags(config.make_config(**DEMO_FLAGS | dict(data=str(root), runs_dir=str(work / "runs"),
                                                                               cache_dir=str(work / "cache"), name=name)))]
-    proc = subprocess.run([sys.executable, "-c", child, *argv], capture_output=True, text=True, cwd=work,
-                          env=dict(os.environ, PYTHONPATH=str(REPO)))
-    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RSS ")), None)
-    if proc.returncode or line is None or json.loads(line[4:])[0]: raise RuntimeError(f"RSS run failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen([sys.executable, "-c", child, *argv], stdout=out, stderr=err, text=True, cwd=work,
+                                env=dict(os.environ, PYTHONPATH=str(REPO)))
+        tree = 0.0
+        while proc.poll() is None:
+            tree = max(tree, tree_pss_mb(proc.pid))
+            time.sleep(0.1)
+        out.seek(0), err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    line = next((ln for ln in stdout.splitlines() if ln.startswith("RSS ")), None)
+    if proc.returncode or line is None or json.loads(line[4:])[0]: raise RuntimeError(f"RSS run failed:\n{stdout[-2000:]}\n{stderr[-2000:]}")
     _, self_kb, child_kb = json.loads(line[4:])
-    return self_kb / 1024, child_kb / 1024
+    return tree, self_kb / 1024, child_kb / 1024
 
 
 def cache_rate(paths, cache_dir, workers):
@@ -287,13 +328,6 @@ def cprofile(fn, top=12):
     return text[text.index("ncalls"):].rstrip() if "ncalls" in text else text
 
 
-def torch_profile(fn, top=12):
-    "torch.profiler's top operators by own CPU time while `fn` runs."
-    from torch.profiler import profile, ProfilerActivity
-    with profile(activities=[ProfilerActivity.CPU]) as prof: fn()
-    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=top)
-
-
 # ---------------------------------------------------------------- the run
 
 def loader_figures(s, work, photos, files):
@@ -305,7 +339,9 @@ def loader_figures(s, work, photos, files):
     _, r["cache_build_default_s"] = timed(paddy_dl, photos, True, work / "cache")
     dls = paddy_dl(photos, True, work / "cache")
     r["paddy_default_ips"] = loader_rate(dls.train, s["loader_batches"])
-    r["decode_limit_ips"] = decode_rate([str(p) for p in files], len(os.sched_getaffinity(0)))
+    cached = [str(p) for p in sorted((work / "cache").rglob("*")) if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
+    r["decode_limit_ips"] = decode_rate(cached, len(os.sched_getaffinity(0)))  # the copies paddy's loader reads
+    r["decode_originals_ips"] = decode_rate([str(p) for p in files], len(os.sched_getaffinity(0)), resize=True)  # what the cache build does
     r["data_vs_fastai"] = r["paddy_default_ips"] / r["fastai_default_ips"]
     r["data_vs_decode"] = r["paddy_default_ips"] / r["decode_limit_ips"]
     dls.train.num_workers = 0
@@ -340,40 +376,64 @@ def learner_figures(s):
     return r, dict(learner=lambda: cprofile(lambda: learner_rate(paddy_learner(batches[:4], "fp32"))))
 
 
-def bf16_figures(s, work):
-    "(c) CPU bf16 autocast against fp32: Learner steps, and the demo recipe trained on a subset at each."
-    import torch
+def matrix_key(prec, cl, comp):
+    return f"matrix_{prec}{'_cl' if cl else ''}{'_compiled' if comp else ''}"
+
+
+def matrix_figures(s, work):
+    """(c) one whole epoch of paddy (resnet26d at 128 px in full) at each precision (fp32, and bf16 where the CPU has it
+    natively) x memory format (contiguous, channels_last) x eager or compiled (--compile on); the warm-up fit before
+    each epoch holds the compiles. Ratios: each against fp32 eager contiguous."""
     from paddy.models import precision
-    short = memory_batches(s["bf16_batches"] + 1, s["train_size"])
-    learn = paddy_learner(short, "fp32")
-    model = copy.deepcopy(learn.model)
-    r = dict(native_bf16=precision.cpu_has_native_bf16(), auto_precision=precision.resolve("auto"),
-             fp32_ips=learner_rate(learn), bf16_ips=learner_rate(paddy_learner(short, "bf16")))
-    r["bf16_vs_fp32"] = r["bf16_ips"] / r["fp32_ips"]
+    root = work / "matrix"
+    make_photos(root, s["matrix_images"], s["epoch_labels"])
+    r = dict(native_bf16=precision.cpu_has_native_bf16(), auto_precision=precision.resolve("auto"), matrix=[])
+    for prec, cl, comp in MATRIX:
+        if prec == "bf16" and not r["native_bf16"]: continue
+        (warm, epoch), _, _ = paddy_warm_and_epoch(root, work / "cache", s["epoch_arch"], s["epoch_bs"], precision=prec,
+                                                   channels_last=cl, compile="on" if comp else "off")
+        key = matrix_key(prec, cl, comp)
+        r[f"{key}_s"], r[f"{key}_warm_s"] = epoch, warm
+        r["matrix"].append(key)
+    base = r[f"{matrix_key('fp32', False, False)}_s"]
+    for key in r["matrix"]: r[f"{key}_speedup"] = base / r[f"{key}_s"]
+    r["matrix_best"] = max(r["matrix"], key=lambda k: r[f"{k}_speedup"])
+    r["best_vs_fp32"] = r[f"{r['matrix_best']}_speedup"]
+    prec = "bf16" if r["native_bf16"] else "fp32"
+    eager, comp = matrix_key(prec, False, False), matrix_key(prec, False, True)
+    r["compile_vs_eager"] = r[f"{eager}_s"] / r[f"{comp}_s"]
+    r["compile_overhead_s"] = r[f"{comp}_warm_s"] - r[f"{eager}_warm_s"]
+    gain = r[f"{eager}_s"] - r[f"{comp}_s"]
+    r["compile_break_even_epochs"] = r["compile_overhead_s"] / gain if gain > 0 else None  # epochs before compiling pays for itself
+    return r, {}
 
-    def bf16_step():
-        m = copy.deepcopy(model)
-        with torch.autocast("cpu", torch.bfloat16):
-            loss = torch.nn.functional.cross_entropy(m(short[0][0]).float(), short[0][1])
-        loss.backward()
-    sub = work / "subset"
-    *counts, bs = s["subset"]
-    sol = competition(sub, *counts)
-    for prec in ("fp32", "bf16"):
-        folder, r[f"demo_{prec}_train_s"] = demo_run(sub, work, f"sub-{prec}", precision=prec, bs=bs)
-        model_, dl, meta = run_model(folder, sub)
-        r[f"demo_{prec}_acc"] = accuracy(probabilities(model_, dl), meta, sol)
-    return r, dict(bf16=lambda: torch_profile(bf16_step))
+
+def accuracy_figures(s, work, demo, sol):
+    """(h) the demo's test accuracy after a real fine_tune (the pretrained MobileNetV2: one frozen epoch, one unfrozen) at
+    fp32 and at bf16 (where the CPU has it natively), over the seeds: whether bf16 costs accuracy beyond seed noise."""
+    from paddy.models import precision
+    r = dict(accuracy_precisions=["fp32"] + (["bf16"] if precision.cpu_has_native_bf16() else []))
+    *_, bs = s["demo"]
+    for prec in r["accuracy_precisions"]:
+        accs, secs = [], []
+        for seed in s["seeds"]:
+            folder, sec = demo_run(demo, work, f"acc-{prec}-{seed}", precision=prec, method="fine_tune", epochs=1, bs=bs, seed=seed)
+            model, dl, meta = run_model(folder, demo)
+            accs.append(accuracy(probabilities(model, dl), meta, sol))
+            secs.append(sec)
+        r[f"accuracy_{prec}_accs"], r[f"accuracy_{prec}_train_s"] = accs, float(np.mean(secs))
+    if "bf16" in r["accuracy_precisions"]:
+        r["bf16_accuracy_gap"] = float(np.mean(r["accuracy_fp32_accs"]) - np.mean(r["accuracy_bf16_accs"]))
+        r["accuracy_seed_spread"] = float(max(np.ptp(r[f"accuracy_{p}_accs"]) for p in r["accuracy_precisions"]))
+    return r, {}
 
 
-def fast_path_figures(s, work):
+def fast_path_figures(s, work, demo, sol):
     """(d) the demo's accuracy trained with fastai's augmentation on full-size files and with paddy's fast path (cache,
     batch augmentation), over seeds; then TTA's cost and gain, paddy's and fastai's."""
     from fastai.vision.all import CrossEntropyLossFlat, DataLoaders, Learner, set_seed
     from paddy.data.augment import batch_augment
-    demo, r = work / "demo", {}
-    *counts, bs = s["demo"]
-    sol = competition(demo, *counts)
+    r, (*_, bs) = {}, s["demo"]
     for fast in (False, True):  # without: fastai's own aug_transforms, full-size files; with: paddy's defaults
         accs, secs = [], []
         for seed in s["seeds"]:  # one epoch's accuracy swings by a few points with the seed: compare means
@@ -389,9 +449,11 @@ def fast_path_figures(s, work):
     r["demo_plain_acc"] = accs[-1]
     _, r["five_plain_passes_s"] = timed(lambda: [probabilities(model, dl) for _ in range(5)])
     _, tta_dl, _ = run_model(folder, demo, tta=4)
+    probabilities(model, tta_dl)  # warm-up, as the plain pass had
     probs, r["tta4_s"] = timed(probabilities, model, tta_dl)
     r["demo_tta_acc"] = accuracy(probs, meta, sol)
     learn = Learner(DataLoaders(dl, dl), model, loss_func=CrossEntropyLossFlat())
+    learn.tta(dl=dl, n=4)  # warm-up
     (probs, _), r["fastai_tta4_s"] = timed(learn.tta, dl=dl, n=4)
     r["demo_fastai_tta_acc"] = accuracy(probs, meta, sol)
     r["tta_cost"] = r["tta4_s"] / r["plain_pass_s"]
@@ -400,13 +462,13 @@ def fast_path_figures(s, work):
 
 
 def rss_figures(s, work):
-    "(e) the peak RSS of training runs on a small and a large competition, and its growth between them."
+    "(e) the peak memory of training runs on a small and a large competition (workers included), and its growth between them."
     r = {}
     for n in s["rss"]:
         competition(work / f"rss{n}", n, 8, repeat_ok=True)
-        r[f"rss_{n}_mb"], r[f"rss_{n}_child_mb"] = peak_rss(work / f"rss{n}", work, f"rss{n}")
+        r[f"rss_{n}_tree_mb"], r[f"rss_{n}_mb"], r[f"rss_{n}_child_mb"] = peak_rss(work / f"rss{n}", work, f"rss{n}")
     lo, hi = s["rss"]
-    r["rss_growth"] = r[f"rss_{hi}_mb"] / r[f"rss_{lo}_mb"] - 1
+    r["rss_growth"] = r[f"rss_{hi}_tree_mb"] / r[f"rss_{lo}_tree_mb"] - 1
     return r, {}
 
 
@@ -421,14 +483,16 @@ def cache_figures(work, files):
 def measure(s, work, log):
     "Every figure of the benchmark, as a flat dict, and the profiles to run on request; `log` prints progress."
     log(f"making {s['photos']} 480x640 JPEGs")
-    photos = work / "photos"
+    photos, demo = work / "photos", work / "demo"
     files = make_photos(photos, s["photos"])
+    sol = competition(demo, *s["demo"][:2])
     r, profiles = dict(photo_kb=round(np.mean([p.stat().st_size for p in files]) / 1024, 1)), {}
     sections = [("(a) train DataLoader throughput", lambda: loader_figures(s, work, photos, files)),
                 ("(g) a whole training epoch, paddy against fastai's recipe", lambda: epoch_figures(s, work)),
                 ("(b) paddy Learner vs a plain PyTorch loop", lambda: learner_figures(s)),
-                ("(c) CPU bf16 autocast vs fp32", lambda: bf16_figures(s, work)),
-                ("(d) demo accuracy with and without the fast path; TTA cost and gain", lambda: fast_path_figures(s, work)),
+                ("(c) a whole epoch: precision x memory format x compile", lambda: matrix_figures(s, work)),
+                ("(h) demo accuracy after fine_tune, fp32 against bf16, over seeds", lambda: accuracy_figures(s, work, demo, sol)),
+                ("(d) demo accuracy with and without the fast path; TTA cost and gain", lambda: fast_path_figures(s, work, demo, sol)),
                 ("(e) peak RSS of training runs", lambda: rss_figures(s, work)),
                 ("(f) image cache build, 1 vs all cores", lambda: cache_figures(work, files))]
     for title, section_figures in sections:
@@ -468,16 +532,20 @@ def table(r):
         ("a", "fastai default recipe (`Resize(480,'squish')` + `aug_transforms(size=128, min_scale=0.75)`), img/s", fmt(r["fastai_default_ips"])),
         ("a", "paddy default data path (image cache squished to 256; the same augmentation resampled once, at 128), img/s", fmt(r["paddy_default_ips"])),
         ("a", "paddy without the cache (JPEG draft decode and resize per item), img/s", fmt(r["paddy_nocache_ips"])),
-        ("a", f"decode limit (draft decode + resize to 256, {c} processes), img/s", fmt(r["decode_limit_ips"])),
+        ("a", f"decode limit: decoding the cached 256x256 copies paddy's loader reads, {c} processes, img/s", fmt(r["decode_limit_ips"])),
+        ("a", f"decoding the 480x640 originals and resizing them to 256 (what building the cache does), {c} processes, img/s", fmt(r["decode_originals_ips"])),
         ("a", f"building the cache inside `dataloaders` ({r['photo_kb']} KB JPEGs, once per size), s", fmt(r["cache_build_default_s"], 2)),
         ("b", "plain PyTorch loop (AdamW), resnet18, fp32, img/s", fmt(r["loop_ips"])),
         ("b", "paddy Learner (`train.learner`, fit_one_cycle), same model/batches, img/s", fmt(r["learner_ips"])),
         ("b", "plain loop with channels_last, img/s", fmt(r["loop_channels_last_ips"])),
-        ("c", "paddy Learner fp32, img/s", fmt(r["fp32_ips"])),
-        ("c", "paddy Learner bf16 autocast (CPUAutocast), img/s", fmt(r["bf16_ips"])),
-        ("c", "demo short run (1 epoch on {} images, {} test images, bs {}) accuracy fp32 / bf16".format(*r["subset"]), f"{r['demo_fp32_acc']:.3f} / {r['demo_bf16_acc']:.3f}"),
-        ("c", "demo short run training time fp32 / bf16, s", f"{r['demo_fp32_train_s']:.0f} / {r['demo_bf16_train_s']:.0f}"),
         ("c", "CPU has native bf16 / `--precision auto` picks", f"{r['native_bf16']} / {r['auto_precision']}"),
+        *[("c", f"whole epoch {matrix_text(k)}: epoch s / warm-up s (compiles included) / speed against fp32 eager",
+           f"{r[f'{k}_s']:.1f} / {r[f'{k}_warm_s']:.1f} / {r[f'{k}_speedup']:.2f}×") for k in r["matrix"]],
+        ("c", "--compile: seconds its compiles add / epochs before it pays for them", f"{r['compile_overhead_s']:.0f} / "
+              + ("never (no faster)" if r["compile_break_even_epochs"] is None else f"{r['compile_break_even_epochs']:.1f}")),
+        *[("h", f"demo test accuracy after fine_tune (1 frozen + 1 epoch, {r['demo'][0]} images, bs {r['demo'][2]}) at {p}, seeds {', '.join(map(str, r['seeds']))}",
+           " / ".join(f"{a:.4f}" for a in r[f"accuracy_{p}_accs"]) + f" (mean {np.mean(r[f'accuracy_{p}_accs']):.4f}; {r[f'accuracy_{p}_train_s']:.0f} s a run)")
+          for p in r["accuracy_precisions"]],
         ("d", "one plain inference pass over the demo test set, s", fmt(r["plain_pass_s"], 2)),
         ("d", "five plain passes, s", fmt(r["five_plain_passes_s"], 2)),
         ("d", "paddy TTA n=4 (`predict.probabilities` over a TTA DataLoader: each image decoded once), s", fmt(r["tta4_s"], 2)),
@@ -487,11 +555,18 @@ def table(r):
             ", ".join(map(str, r["seeds"])), r["demo"][0], r["demo"][2]), f"{r['demo_fast_False_acc']:.4f} / {r['demo_fast_True_acc']:.4f}"),
         ("d", "the same, per seed: without / with", " ; ".join(f"{a:.3f} / {b:.3f}" for a, b in zip(r["demo_fast_False_accs"], r["demo_fast_True_accs"]))),
         ("d", "demo training time (1 epoch, mean) without / with the fast path, s", f"{r['demo_fast_False_train_s']:.0f} / {r['demo_fast_True_train_s']:.0f}"),
-        *[("e", f"peak RSS, `paddy train` on {n} images: main process / largest child, MB", f"{r[f'rss_{n}_mb']:.0f} / {r[f'rss_{n}_child_mb']:.0f}")
+        *[("e", f"peak memory, `paddy train` on {n} images: PSS of all its processes / RSS of the main process / of its largest child, MB",
+           f"{r[f'rss_{n}_tree_mb']:.0f} / {r[f'rss_{n}_mb']:.0f} / {r[f'rss_{n}_child_mb']:.0f}")
           for n in (k for k in r["rss_counts"])],
         ("f", "cache build, 1 process, img/s", fmt(r["cache_1_ips"])),
         ("f", f"cache build, {c} processes, img/s", fmt(r[f"cache_{c}_ips"])),
     ]
+
+
+def matrix_text(key):
+    "fp32 contiguous eager, bf16 channels_last compiled, ... of a matrix key."
+    parts = key.split("_")[1:]
+    return f"{parts[0]} {'channels_last' if 'cl' in parts else 'contiguous'} {'compiled' if 'compiled' in parts else 'eager'}"
 
 
 def bf16_text(native):
@@ -504,7 +579,7 @@ def headline(r):
     lines = ["## Headline: a whole training epoch, paddy against fastai's recipe", "",
              f"One epoch (training then validation: data and model together, as a user waits for it) of {r['epoch_arch']} at 128 px, "
              f"batch size {r['epoch_bs']}, fastai's default DataLoader workers ({r['workers']}), on the same {r['epoch_images']} generated photos "
-             "(80% train), each side after a two-batch warm-up. fastai's recipe: `ImageDataLoaders.from_folder` with "
+             "(80% train), each side after a warm-up fit of one batch each way. fastai's recipe: `ImageDataLoaders.from_folder` with "
              "`Resize(480, 'squish')` (256, paddy's item size, for the 300x300 photos) and `aug_transforms(size=128, min_scale=0.75)`, "
              f"`vision_learner(...).to_fp16()`, `fit`; on a CPU it trains in {fastai_prec} (fastai's `to_fp16` autocasts on CUDA only). "
              f"paddy: `train.prepare` + `train.learner`, defaults (image cache at 256, one-resample augmentation), `fit`, at fp32 "
@@ -542,7 +617,8 @@ def replace_section(text, title, new):
 
 
 TARGET_TEXT = dict(data_vs_fastai="data path / fastai default recipe", data_vs_decode="data path / decode limit",
-                   learner_vs_loop="paddy Learner / plain loop", bf16_vs_fp32="CPU bf16 / fp32 speed",
+                   learner_vs_loop="paddy Learner / plain loop", best_vs_fp32="whole epoch, best configuration / fp32 eager",
+                   compile_vs_eager="whole epoch, compiled / eager (after the compiles)",
                    tta_cost="TTA n=4 / one plain pass", rss_growth="RSS growth, 2,000 → 8,000 images")
 
 
@@ -570,49 +646,47 @@ def report(r, checks, profiles, notes, command, seconds):
 
 
 def notes_for(r, checks):
-    "Plain-language readings of the figures, missed targets first."
+    "Plain-language readings of the figures, each from a value in bench.json; missed targets first."
     n = []
-    if not checks["bf16_vs_fp32"][2] and not r["native_bf16"]:
-        n.append(f"bf16 autocast ran {1 / r['bf16_vs_fp32']:.1f}× slower than fp32 here: this CPU has no avx512_bf16/amx_bf16, so "
-                 "every bf16 matmul and convolution is emulated (converted to fp32 and back) and oneDNN's fast bf16 kernels are "
-                 f"unavailable (the profile shows bf16 convolutions falling back to `aten::_slow_conv2d_*`). paddy's `--precision auto` picks {r['auto_precision']} on this machine for that reason; "
-                 "on a CPU with native bf16 (AVX512-BF16/AMX) it has run 1.6–2.4× faster than fp32.")
-    elif not checks["bf16_vs_fp32"][2]:
-        n.append(f"bf16 autocast ran at {r['bf16_vs_fp32']:.2f}× fp32's speed here (paddy's Learner, resnet18 at {r['train_size']} px, "
-                 f"batch size 32), although this CPU has native bf16 and `--precision auto` picks {r['auto_precision']}: see the profile.")
+    best = r["matrix_best"]
+    n.append(f"The fastest whole epoch here was {matrix_text(best)}, {r['best_vs_fp32']:.2f}× fp32 eager contiguous; `--precision auto` "
+             f"picks {r['auto_precision']} on this CPU ({bf16_text(r['native_bf16'])}).")
+    if r["compile_break_even_epochs"] is None:
+        n.append(f"--compile made the epoch no faster ({r['compile_vs_eager']:.2f}× eager) and its compiles cost {r['compile_overhead_s']:.0f} s: "
+                 "`--compile auto` leaves it off.")
+    else:
+        n.append(f"--compile ran the epoch {r['compile_vs_eager']:.2f}× eager's speed after compiles of {r['compile_overhead_s']:.0f} s: it pays "
+                 f"for itself after {r['compile_break_even_epochs']:.1f} epochs of this size.")
+    if "bf16_accuracy_gap" in r:
+        gap, spread = r["bf16_accuracy_gap"], r["accuracy_seed_spread"]
+        n.append(f"fp32 minus bf16 demo accuracy, mean of {len(r['seeds'])} seed(s): {gap:+.4f}; the spread across seeds within one "
+                 f"precision is {spread:.4f}: the gap is {'within' if abs(gap) <= spread else 'beyond'} seed noise.")
     if not checks["data_vs_fastai"][2] or not checks["data_vs_decode"][2]:
         n.append("The data path is bounded by the per-batch work after decoding (fastai's collate and the CPU batch "
                  "augmentation), not by JPEG decoding: see its profile.")
-    n.append(f"Where the data path's {r['data_vs_fastai']:.1f}× comes from: the recipe decodes each 480x640 JPEG, resizes it to 480 and "
-             "warps the batch at 480x480 before cropping it to 128; paddy reads a copy already squished to 256 from its cache "
-             "(built once per size on all cores), and paddy.data.augment folds the random-resized crop into the flip/rotate/zoom/warp "
-             "matrix, so the batch is resampled once, straight to 128x128.")
+    n.append(f"The data path ran at {r['data_vs_fastai']:.1f}× the recipe's and {r['data_vs_decode']:.0%} of the rate at which {r['cores']} "
+             f"processes decode the cached copies it reads ({r['decode_limit_ips']:.0f} img/s); decoding and resizing the originals, "
+             f"as the cache build does once, runs at {r['decode_originals_ips']:.0f} img/s.")
     if not checks["learner_vs_loop"][2]:
         n.append("The Learner is slower than the plain loop by fastai's per-batch callbacks, its Adam implementation and "
                  "the validation pass: see its profile.")
-    if not checks["tta_cost"][2]:
-        n.append("TTA costs more than 5.3 plain passes: see its profile.")
-    n.append(f"TTA n=4 took {r['tta_vs_five_plain']:.2f}× the time of five plain passes and {r['tta4_s'] / r['fastai_tta4_s']:.2f}× "
-             "fastai's `learn.tta(n=4)`: paddy decodes each test image once and makes its five views from the collated batch "
-             "(paddy.data.loader.TTADL); fastai reads the test set five times. Both combine the views the same way "
-             "(lerp of the augmented mean and the plain prediction, beta 0.25).")
-    if not checks["rss_growth"][2]:
-        n.append("RSS grows with the item count: see the RSS rows (main process and DataLoader workers).")
+    n.append(f"TTA n=4 took {r['tta_cost']:.2f}× one plain pass, {r['tta_vs_five_plain']:.2f}× five plain passes and "
+             f"{r['tta4_s'] / r['fastai_tta4_s']:.2f}× fastai's `learn.tta(n=4)`, each timed after a warm-up pass.")
+    lo, hi = r["rss_counts"]
+    n.append(f"Peak memory of all of a training run's processes grew {r['rss_growth']:+.1%} from {lo:,} to {hi:,} images "
+             f"({r[f'rss_{lo}_tree_mb']:.0f} → {r[f'rss_{hi}_tree_mb']:.0f} MB PSS); the largest DataLoader worker's RSS went "
+             f"{r[f'rss_{lo}_child_mb']:.0f} → {r[f'rss_{hi}_child_mb']:.0f} MB.")
     diff = r["demo_fast_True_acc"] - r["demo_fast_False_acc"]
     spread = max(np.ptp(r["demo_fast_False_accs"]), np.ptp(r["demo_fast_True_accs"]))
     n.append(f"Demo accuracy with the fast path minus without: {diff:+.3f} (mean of {len(r['seeds'])} seed(s)); the spread across "
              f"seeds within one setting is {spread:.3f}.")
-    cl = r["loop_channels_last_ips"] / r["loop_ips"]
-    n.append(f"channels_last changed the plain fp32 loop's speed by {cl:.2f}× here; paddy does not switch to it "
-             "(on an AMX CPU it helped resnet18 only under bf16).")
     n.append(f"Cache build parallel efficiency across {r['cores']} cores: {r['cache_efficiency']:.0%}.")
-    n.append("bf16-trained weights are scored in fp32 (paddy's predict runs fp32 on a CPU).")
     return n
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="small counts: checks that it runs (under a minute), figures are not stable")
+    ap.add_argument("--quick", action="store_true", help="small counts and dynamo's eager backend: checks that it runs, figures are not stable")
     ap.add_argument("--out", default=".", help="folder for BENCHMARKS.md and bench.json (default: here)")
     args = ap.parse_args(argv)
     import warnings
@@ -622,6 +696,9 @@ def main(argv=None):
     if not (DEMO / "train.csv").is_file(): make_demo.build_competition(DEMO)
     if not DEMO_W.is_file(): make_demo.convert_weights(DEMO_W)
     mode = "quick" if args.quick else "full"
+    if args.quick:  # inductor compiles for minutes on 2 cores: the quick run traces with dynamo's eager backend instead
+        from paddy.models import compiled
+        compiled.BACKEND = "eager"
     s = SETTINGS[mode]
     start = time.perf_counter()
     log = lambda text: print(f"[{time.perf_counter() - start:5.0f}s] {text}", flush=True)
@@ -629,11 +706,10 @@ def main(argv=None):
         host = machine()
         r, profile_fns = measure(s, Path(tmp), log)
         r |= dict(machine=host, mode=mode, photos=s["photos"], train_size=s["train_size"], epoch_images=s["epoch_images"],
-                  epoch_arch=s["epoch_arch"], epoch_bs=s["epoch_bs"], rss_counts=list(s["rss"]), subset=list(s["subset"]),
+                  epoch_arch=s["epoch_arch"], epoch_bs=s["epoch_bs"], matrix_images=s["matrix_images"], rss_counts=list(s["rss"]),
                   demo=list(s["demo"]), seeds=list(s["seeds"]))
         checks = verdicts(r)
-        missed = {"data_path": ("data_vs_fastai", "data_vs_decode"), "learner": ("learner_vs_loop",),
-                  "bf16": ("bf16_vs_fp32",), "tta": ("tta_cost",)}
+        missed = {"data_path": ("data_vs_fastai", "data_vs_decode"), "learner": ("learner_vs_loop",), "tta": ("tta_cost",)}
         profiles = {}
         for name, keys in missed.items():
             if any(not checks[k][2] for k in keys):

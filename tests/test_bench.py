@@ -4,12 +4,13 @@ import json, subprocess, sys
 import pytest
 from conftest import REPO
 
-KEYS = ["fastai_default_ips", "paddy_default_ips", "paddy_nocache_ips", "decode_limit_ips",  # (a)
+KEYS = ["fastai_default_ips", "paddy_default_ips", "paddy_nocache_ips", "decode_limit_ips", "decode_originals_ips",  # (a)
         "learner_ips", "loop_ips", "loop_channels_last_ips",                                 # (b)
-        "fp32_ips", "bf16_ips", "demo_fp32_acc", "demo_bf16_acc", "auto_precision",          # (c)
+        "matrix_fp32_s", "matrix_fp32_compiled_s", "matrix_fp32_cl_s", "best_vs_fp32", "compile_vs_eager",  # (c)
+        "compile_overhead_s", "auto_precision", "accuracy_fp32_accs",                        # (h)
         "plain_pass_s", "five_plain_passes_s", "tta4_s", "demo_plain_acc", "demo_tta_acc",   # (d)
         "fastai_tta4_s", "demo_fastai_tta_acc", "demo_fast_True_acc", "demo_fast_False_acc",
-        "rss_128_mb", "rss_512_mb", "rss_growth",                                            # (e)
+        "rss_128_tree_mb", "rss_512_tree_mb", "rss_128_mb", "rss_512_child_mb", "rss_growth",  # (e)
         "cache_1_ips", "cache_efficiency",                                                   # (f)
         "epoch_photos_fastai_s", "epoch_photos_paddy_fp32_s", "epoch_photos_same_precision",  # (g)
         "epoch_photos_defaults", "epoch_small_fastai_s", "epoch_small_same_precision", "epoch_small_defaults",
@@ -25,9 +26,11 @@ def test_quick_bench_writes_report_and_json(tmp_path, demo_assets):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     result = json.loads((tmp_path / "bench.json").read_text())
     assert [k for k in KEYS if k not in result] == []
-    assert set(result["targets"]) == {"data_vs_fastai", "data_vs_decode", "learner_vs_loop", "bf16_vs_fp32", "tta_cost", "rss_growth"}
+    assert set(result["targets"]) == {"data_vs_fastai", "data_vs_decode", "learner_vs_loop", "best_vs_fp32", "compile_vs_eager", "tta_cost", "rss_growth"}
     assert all(set(t) == {"value", "goal", "met"} for t in result["targets"].values())
-    assert 0 <= result["demo_tta_acc"] <= 1 and result["rss_128_mb"] > 0
+    assert 0 <= result["demo_tta_acc"] <= 1 and result["rss_128_tree_mb"] > result["rss_128_child_mb"] > 0  # the workers counted too
+    assert set(result["matrix"]) >= {"matrix_fp32", "matrix_fp32_cl", "matrix_fp32_compiled", "matrix_fp32_cl_compiled"}
+    assert all(0 <= a <= 1 for p in result["accuracy_precisions"] for a in result[f"accuracy_{p}_accs"])
     report = (tmp_path / "BENCHMARKS.md").read_text()
     assert "| target | measured | goal | met |" in report and "python scripts/bench.py --quick" in report
     assert "## Headline: a whole training epoch" in report and "# old figures" not in report

@@ -97,7 +97,8 @@ def finish(learn, metric):
     final_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     final = score(learn, metric)
     model.load_state_dict(cb.averaged())
-    torch.optim.swa_utils.update_bn(learn.dls.train, model)
+    with torch.compiler.set_stance("force_eager"):  # --compile: update_bn's momentum=None would recompile every block
+        torch.optim.swa_utils.update_bn(learn.dls.train, model)
     averaged = score(learn, metric)
     tie = averaged[metric] == final[metric]
     keep = averaged["valid_loss"] < final["valid_loss"] if tie else better(metric, averaged[metric], final[metric])

@@ -15,7 +15,7 @@ from paddy.data.layout import ImageIndex
 from paddy.errors import PaddyError
 from paddy.learn import distributed, options, pseudo, swa, tracking, valid
 from paddy.learn.checkpoint import Checkpoint, ResumedFit, restore_opt, restore_state, resumable
-from paddy.models import precision, targets, zoo
+from paddy.models import compiled, precision, targets, zoo
 
 
 def learner(dls, spec, cfg, task="single", metric="accuracy", stats=None, path=".", classes=None):
@@ -35,7 +35,9 @@ def learner(dls, spec, cfg, task="single", metric="accuracy", stats=None, path="
     learn = Learner(dls, model, splitter=default_split, cbs=cbs, path=path, model_dir=".tmp", **heads)
     if cfg.pretrained: learn.freeze()
     prec = precision.resolve(cfg.precision)
-    return bars_off(precision.apply(options.init_weights(learn, cfg), prec, precision.channels_last(cfg.channels_last, prec)))
+    precision.apply(options.init_weights(learn, cfg), prec, precision.channels_last(cfg.channels_last, prec))
+    if compiled.wanted(cfg.compile): compiled.apply(learn.model)
+    return bars_off(learn)
 
 
 def suggest_lr(learn, folder):
@@ -178,7 +180,7 @@ def train(cfg, resume=False):
     lr = saved[1]["lr"] if saved else cfg.lr
     total = cfg.epochs + (cfg.method == "fine_tune")
     history = History(total, echo=not sys.stdout.isatty(), rows=saved[1]["history"] if saved else ())
-    start = time.time()
+    start, graphs = time.time(), compiled.graphs()
     with out_of_memory_hint(cfg, folder):
         if lr == "auto":  # found once, on rank 0, when several processes train
             meta.lr_find = distributed.same_on_every_rank(lambda: suggest_lr(learn, folder))
@@ -193,6 +195,7 @@ def train(cfg, resume=False):
                    valid_error=float(hist["error_rate"].iloc[-1]) if "error_rate" in hist else None)
     meta = replace(meta, **averaged)  # --swa: its scores, and the valid_error of the weights kept
     if distributed.rank() == 0: meta = replace(meta, **valid.save(folder, meta, valid.evaluate(learn, meta, workers=cfg.workers)))  # decoder, scores, report
+    if compiled.wanted(cfg.compile): meta = replace(meta, compile_graphs=compiled.graphs() - graphs)
     runs.finish(folder, meta, hist)
     release(learn)
     return folder
