@@ -60,7 +60,7 @@ class Config:
     epochs: int = knob(3, "epochs", type=int)
     method: str = knob("fine_tune", "fine_tune | fit_one_cycle")
     lr: float | str = knob(0.01, "learning rate, or 'auto' for lr_find's valley")
-    precision: str = knob("auto", "auto | fp16 | bf16 | fp32 (auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32)")
+    precision: str = knob("auto", "auto | fp16 | bf16 | fp32 (auto: fp16 on CUDA, fp32 on a CPU; bf16 is faster on CPUs with native bf16 but measured less accurate)")
     deterministic: bool = knob(False, "on a GPU, cuDNN's deterministic kernels (slower); off: its benchmark mode, the fastest")
     channels_last: bool | None = knob(None, "train in channels_last memory format; default: on for fp16 on a GPU, where it measured faster")
     compile: str = knob("auto", "torch.compile the model for training: on | off | auto (auto: off; make bench measured no gain on a CPU, none yet on a GPU)")

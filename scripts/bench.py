@@ -127,10 +127,10 @@ def decode_rate(paths, workers, resize=False):
 
 
 def memory_batches(n, size, bs=32, seed=0):
-    "`n` in-memory (x, y) batches of normalized-looking noise, so only the training loop is timed."
+    "`n` in-memory (x, y) batches of normalized-looking noise at `size` (H or (H, W)), so only the training loop is timed."
     import torch
-    g = torch.Generator().manual_seed(seed)
-    return [(torch.randn(bs, 3, size, size, generator=g), torch.randint(0, 10, (bs,), generator=g)) for _ in range(n)]
+    g, (h, w) = torch.Generator().manual_seed(seed), ((size, size) if isinstance(size, int) else size)
+    return [(torch.randn(bs, 3, h, w, generator=g), torch.randint(0, 10, (bs,), generator=g)) for _ in range(n)]
 
 
 def paddy_learner(batches, precision):
@@ -153,16 +153,18 @@ def paddy_learner(batches, precision):
     return learn
 
 
-def learner_rate(learn):
-    "img/s of a Learner's training batches (one fit_one_cycle epoch), the first one excluded as warm-up."
+def learner_rate(learn, first=False):
+    """img/s of a Learner's training batches (one fit_one_cycle epoch), the first one excluded as warm-up; with `first`,
+    (img/s, seconds from the fit's start to the first batch's end: the warm-up, compiles included)."""
     from fastai.callback.core import Callback
     marks = []
     class Clock(Callback):
+        def before_fit(self): marks.append(time.perf_counter())
         def after_batch(self):
             if self.training: marks.append(time.perf_counter())
     learn.fit_one_cycle(1, 1e-3, cbs=Clock())
-    bs = learn.dls.train.bs
-    return bs * (len(marks) - 1) / (marks[-1] - marks[0])
+    rate = learn.dls.train.bs * (len(marks) - 2) / (marks[-1] - marks[1])
+    return (rate, marks[1] - marks[0]) if first else rate
 
 
 def loop_rate(model, batches, channels_last=False):
@@ -349,19 +351,19 @@ def loader_figures(s, work, photos, files):
 
 
 def epoch_figures(s, work):
-    "(g) a whole training epoch of fastai's recipe and of paddy (at fp32, then at its auto precision) on each EPOCH_SETS."
+    """(g) a whole training epoch of fastai's recipe and of paddy on each EPOCH_SETS: paddy at fp32 (the recipe's
+    precision on a CPU, and paddy's `auto` there), and at bf16 where the CPU has it natively."""
     from paddy.models import precision
-    auto = precision.resolve("auto")
-    r = dict(epoch_paddy_auto_precision=auto)
+    r = dict(epoch_paddy_auto_precision=precision.resolve("auto"),
+             epoch_paddy_precisions=["fp32"] + (["bf16"] if precision.cpu_has_native_bf16() else []))
     for kind, (size, item) in EPOCH_SETS.items():
         root = work / f"epoch-{kind}"
         make_photos(root, s["epoch_images"], s["epoch_labels"], size=size)  # every label in fastai's random train split
         args = (s["epoch_arch"], s["epoch_bs"])
         r[f"epoch_{kind}_fastai_s"], r["epoch_fastai_precision"] = recipe_epoch(root, *args, item=item)
-        for prec in dict.fromkeys(("fp32", auto)):  # paddy at the recipe's precision here, then at its own default
+        for prec in r["epoch_paddy_precisions"]:
             r[f"epoch_{kind}_paddy_{prec}_s"], r[f"epoch_{kind}_paddy_{prec}_before_s"], _ = paddy_epoch(root, work / "cache", *args, precision=prec)
-        r[f"epoch_{kind}_same_precision"] = r[f"epoch_{kind}_fastai_s"] / r[f"epoch_{kind}_paddy_fp32_s"]
-        r[f"epoch_{kind}_defaults"] = r[f"epoch_{kind}_fastai_s"] / r[f"epoch_{kind}_paddy_{auto}_s"]
+            r[f"epoch_{kind}_vs_paddy_{prec}"] = r[f"epoch_{kind}_fastai_s"] / r[f"epoch_{kind}_paddy_{prec}_s"]
     return r, {}
 
 
@@ -399,12 +401,14 @@ def matrix_figures(s, work):
     for key in r["matrix"]: r[f"{key}_speedup"] = base / r[f"{key}_s"]
     r["matrix_best"] = max(r["matrix"], key=lambda k: r[f"{k}_speedup"])
     r["best_vs_fp32"] = r[f"{r['matrix_best']}_speedup"]
-    prec = "bf16" if r["native_bf16"] else "fp32"
-    eager, comp = matrix_key(prec, False, False), matrix_key(prec, False, True)
-    r["compile_vs_eager"] = r[f"{eager}_s"] / r[f"{comp}_s"]
-    r["compile_overhead_s"] = r[f"{comp}_warm_s"] - r[f"{eager}_warm_s"]
-    gain = r[f"{eager}_s"] - r[f"{comp}_s"]
-    r["compile_break_even_epochs"] = r["compile_overhead_s"] / gain if gain > 0 else None  # epochs before compiling pays for itself
+    r["compile_precisions"] = ["fp32"] + (["bf16"] if r["native_bf16"] else [])
+    for prec in r["compile_precisions"]:
+        eager, comp = matrix_key(prec, False, False), matrix_key(prec, False, True)
+        r[f"compile_vs_eager_{prec}"] = r[f"{eager}_s"] / r[f"{comp}_s"]
+        r[f"compile_overhead_{prec}_s"] = r[f"{comp}_warm_s"] - r[f"{eager}_warm_s"]
+        gain = r[f"{eager}_s"] - r[f"{comp}_s"]
+        r[f"compile_break_even_{prec}_epochs"] = r[f"compile_overhead_{prec}_s"] / gain if gain > 0 else None  # epochs before it pays
+    r["compile_vs_eager"] = r[f"compile_vs_eager_{r['auto_precision']}"]  # the target: at the precision paddy trains in by default
     return r, {}
 
 
@@ -541,8 +545,10 @@ def table(r):
         ("c", "CPU has native bf16 / `--precision auto` picks", f"{r['native_bf16']} / {r['auto_precision']}"),
         *[("c", f"whole epoch {matrix_text(k)}: epoch s / warm-up s (compiles included) / speed against fp32 eager",
            f"{r[f'{k}_s']:.1f} / {r[f'{k}_warm_s']:.1f} / {r[f'{k}_speedup']:.2f}×") for k in r["matrix"]],
-        ("c", "--compile: seconds its compiles add / epochs before it pays for them", f"{r['compile_overhead_s']:.0f} / "
-              + ("never (no faster)" if r["compile_break_even_epochs"] is None else f"{r['compile_break_even_epochs']:.1f}")),
+        *[("c", f"--compile at {p}, contiguous: compiled / eager epoch, seconds its compiles add, epochs before it pays for them",
+           f"{r[f'compile_vs_eager_{p}']:.2f}× / {r[f'compile_overhead_{p}_s']:.0f} / "
+           + ("never (no faster)" if r[f"compile_break_even_{p}_epochs"] is None else f"{r[f'compile_break_even_{p}_epochs']:.1f}"))
+          for p in r["compile_precisions"]],
         *[("h", f"demo test accuracy after fine_tune (1 frozen + 1 epoch, {r['demo'][0]} images, bs {r['demo'][2]}) at {p}, seeds {', '.join(map(str, r['seeds']))}",
            " / ".join(f"{a:.4f}" for a in r[f"accuracy_{p}_accs"]) + f" (mean {np.mean(r[f'accuracy_{p}_accs']):.4f}; {r[f'accuracy_{p}_train_s']:.0f} s a run)")
           for p in r["accuracy_precisions"]],
@@ -575,21 +581,22 @@ def bf16_text(native):
 
 def headline(r):
     "BENCHMARKS.md's first section: a whole training epoch, paddy against fastai's recipe, on Paddy-sized and small photos."
-    auto, fastai_prec = r["epoch_paddy_auto_precision"], r["epoch_fastai_precision"]
+    auto, fastai_prec, precs = r["epoch_paddy_auto_precision"], r["epoch_fastai_precision"], r["epoch_paddy_precisions"]
     lines = ["## Headline: a whole training epoch, paddy against fastai's recipe", "",
              f"One epoch (training then validation: data and model together, as a user waits for it) of {r['epoch_arch']} at 128 px, "
              f"batch size {r['epoch_bs']}, fastai's default DataLoader workers ({r['workers']}), on the same {r['epoch_images']} generated photos "
              "(80% train), each side after a warm-up fit of one batch each way. fastai's recipe: `ImageDataLoaders.from_folder` with "
              "`Resize(480, 'squish')` (256, paddy's item size, for the 300x300 photos) and `aug_transforms(size=128, min_scale=0.75)`, "
              f"`vision_learner(...).to_fp16()`, `fit`; on a CPU it trains in {fastai_prec} (fastai's `to_fp16` autocasts on CUDA only). "
-             f"paddy: `train.prepare` + `train.learner`, defaults (image cache at 256, one-resample augmentation), `fit`, at fp32 "
-             f"(the recipe's precision here) and at its default (`--precision auto` picks {auto} on this CPU).", "",
-             f"| photos | fastai's recipe ({fastai_prec}), s | paddy fp32, s | paddy {auto}, s | recipe / paddy, both fp32 | "
-             f"recipe / paddy, each at its default | paddy before its first epoch (scan + cache build), s |", "|---|---|---|---|---|---|---|"]
+             f"paddy: `train.prepare` + `train.learner`, defaults (image cache at 256, one-resample augmentation), `fit`, at "
+             f"{' and at '.join(precs)} (`--precision auto` is {auto} on a CPU).", "",
+             f"| photos | fastai's recipe ({fastai_prec}), s | " + " | ".join(f"paddy {p}, s" for p in precs) + " | "
+             + " | ".join(f"recipe / paddy {p}" for p in precs) + " | paddy before its first epoch (scan + cache build), s |",
+             "|---|---|" + "---|" * (2 * len(precs)) + "---|"]
     for kind, ((w, h), _) in EPOCH_SETS.items():
-        lines.append(f"| {w}x{h} | {r[f'epoch_{kind}_fastai_s']:.1f} | {r[f'epoch_{kind}_paddy_fp32_s']:.1f} | "
-                     f"{r[f'epoch_{kind}_paddy_{auto}_s']:.1f} | **{r[f'epoch_{kind}_same_precision']:.2f}×** | "
-                     f"**{r[f'epoch_{kind}_defaults']:.2f}×** | {r[f'epoch_{kind}_paddy_fp32_before_s']:.1f} |")
+        lines.append(f"| {w}x{h} | {r[f'epoch_{kind}_fastai_s']:.1f} | " + " | ".join(f"{r[f'epoch_{kind}_paddy_{p}_s']:.1f}" for p in precs)
+                     + " | " + " | ".join(f"**{r[f'epoch_{kind}_vs_paddy_{p}']:.2f}×**" for p in precs)
+                     + f" | {r[f'epoch_{kind}_paddy_fp32_before_s']:.1f} |")
     return lines + [""]
 
 
@@ -650,13 +657,12 @@ def notes_for(r, checks):
     n = []
     best = r["matrix_best"]
     n.append(f"The fastest whole epoch here was {matrix_text(best)}, {r['best_vs_fp32']:.2f}× fp32 eager contiguous; `--precision auto` "
-             f"picks {r['auto_precision']} on this CPU ({bf16_text(r['native_bf16'])}).")
-    if r["compile_break_even_epochs"] is None:
-        n.append(f"--compile made the epoch no faster ({r['compile_vs_eager']:.2f}× eager) and its compiles cost {r['compile_overhead_s']:.0f} s: "
-                 "`--compile auto` leaves it off.")
-    else:
-        n.append(f"--compile ran the epoch {r['compile_vs_eager']:.2f}× eager's speed after compiles of {r['compile_overhead_s']:.0f} s: it pays "
-                 f"for itself after {r['compile_break_even_epochs']:.1f} epochs of this size.")
+             f"picks {r['auto_precision']} on a CPU ({bf16_text(r['native_bf16'])} here).")
+    for p in r["compile_precisions"]:
+        be = r[f"compile_break_even_{p}_epochs"]
+        n.append(f"--compile at {p} ran the epoch at {r[f'compile_vs_eager_{p}']:.2f}× eager's speed after compiles of "
+                 f"{r[f'compile_overhead_{p}_s']:.0f} s: " + ("never faster" if be is None else f"it pays for itself after {be:.1f} "
+                 "epochs of this size") + ". `--compile auto` leaves it off.")
     if "bf16_accuracy_gap" in r:
         gap, spread = r["bf16_accuracy_gap"], r["accuracy_seed_spread"]
         n.append(f"fp32 minus bf16 demo accuracy, mean of {len(r['seeds'])} seed(s): {gap:+.4f}; the spread across seeds within one "

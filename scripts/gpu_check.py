@@ -22,16 +22,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench  # noqa: E402 (bench puts the repo root on sys.path)
 from bench import REPO, EPOCH_SETS, make_photos, memory_batches, learner_rate, paddy_epoch, recipe_epoch  # noqa: E402
+from fastai.callback.core import Callback  # noqa: E402
 from paddy import runs  # noqa: E402
 from paddy.models import precision  # noqa: E402
 
-SETTINGS = {  # images per competition; functional runs: model, --size, --bs, --workers (None: fastai's default), epochs
+SETTINGS = {  # images per competition; functional runs: model, --size, --bs, --workers (None: fastai's default), epochs;
+    # recipe: Road to the Top part 2's real work (model, item resize with pad, size, batch), its photos, repeats, compiled steps
     "gpu": dict(photos=1000, small=1000, n_test=64, batch=40, arch="resnet18", size=128, bs=32, workers=None, epochs=2,
                 epoch_arch="resnet26d", epoch_bs=32, epoch_workers=(2, 4), cpus=4,  # a Kaggle GPU kernel has 4 CPUs
-                step_archs=("resnet26d", "convnext_tiny", "vit_small_patch16_224"), step_size=224, step_bs=64, step_batches=30, backend="nccl", timeout=300),
+                step_archs=("resnet26d", "convnext_tiny", "vit_small_patch16_224"), step_size=224, step_bs=64, step_batches=30, backend="nccl", timeout=300,
+                recipe=dict(arch="convnext_small", item=(480, 360), size=(256, 192), bs=64, images=3000, repeats=3, step_batches=20)),
     "cpu": dict(photos=16, small=16, n_test=4, batch=8, arch="test_resnet", size=32, bs=4, workers=0, epochs=1,  # timm's
                 epoch_arch="test_resnet", epoch_bs=4, epoch_workers=(2,), cpus=None,  # test_resnet: 0.4M parameters
-                step_archs=("test_resnet",), step_size=32, step_bs=4, step_batches=4, backend="gloo", timeout=300),
+                step_archs=("test_resnet",), step_size=32, step_bs=4, step_batches=4, backend="gloo", timeout=300,
+                recipe=dict(arch="test_convnext", item=(96, 72), size=(64, 48), bs=4, images=24, repeats=1, step_batches=3)),
 }
 LABELS, SWIN, VIT = 4, "swin_tiny_patch4_window7_224", "vit_tiny_patch16_224"
 TORCHRUN = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1"]
@@ -290,12 +294,14 @@ def check_bf16(c):
 
 @contextmanager
 def pinned(n):
-    "Inside, this process and the DataLoader workers it starts run on `n` of the machine's CPUs (None: all of them)."
+    """Inside, this process and the DataLoader workers it starts run on `n` of the machine's CPUs (a count: the first
+    ones; or a list of CPU numbers; None: all of them)."""
     import torch
     cpus, threads = os.sched_getaffinity(0), torch.get_num_threads()
     if n:
-        os.sched_setaffinity(0, sorted(cpus)[:n])
-        torch.set_num_threads(n)
+        chosen = sorted(cpus)[:n] if isinstance(n, int) else n
+        os.sched_setaffinity(0, chosen)
+        torch.set_num_threads(len(chosen))
     try: yield
     finally:
         os.sched_setaffinity(0, cpus)
@@ -317,6 +323,110 @@ def check_epoch(c, kind):
                 recipe_item_resize=item)
 
 
+def cpu_list(text):
+    "CPU numbers of a sysfs list such as `0-1,8-9`."
+    return [c for part in text.strip().split(",") for c in (range(int(part.split("-")[0]), int(part.split("-")[-1]) + 1))]
+
+
+def kaggle_like_cpus(cores=2):
+    """The CPUs of the first `cores` physical cores this process may use and their hyperthread siblings (sysfs
+    `thread_siblings_list`): a Kaggle GPU kernel's 4 CPUs are 2 cores with 2 threads each."""
+    allowed, chosen = sorted(os.sched_getaffinity(0)), []
+    for cpu in allowed:
+        if cpu in chosen: continue
+        siblings = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list")
+        chosen += [c for c in (cpu_list(siblings.read_text()) if siblings.is_file() else [cpu]) if c in allowed]
+        cores -= 1
+        if not cores: break
+    return chosen
+
+
+class StallMeter(Callback):
+    """Sums, over an epoch's training batches, the time from one batch's end (the device synchronized: its work done)
+    to the next batch's arrival at the model (loading, transfer, batch transforms): the time the device waited for
+    data. The device's queue is drained at each batch's end, so this is an upper bound."""
+
+    def before_train(self): self.waited, self.last, self.start = 0.0, None, time.perf_counter()
+
+    def before_batch(self):
+        if self.training and self.last is not None: self.waited += time.perf_counter() - self.last
+
+    def after_batch(self):
+        import torch
+        if not self.training: return
+        if torch.cuda.is_available(): torch.cuda.synchronize()
+        self.last = time.perf_counter()
+
+    def after_train(self): self.train_s = time.perf_counter() - self.start
+
+    @property
+    def share(self): return self.waited / self.train_s
+
+
+def recipe_learner(root, r, workers=None):
+    "fastai's recipe of Road to the Top part 2 as written: Resize(item, pad, zeros), aug_transforms(size, min_scale 0.75), vision_learner, to_fp16."
+    from fastai.vision.all import ImageDataLoaders, PadMode, Resize, ResizeMethod, aug_transforms, error_rate, vision_learner
+    kw = {} if workers is None else dict(num_workers=workers)
+    dls = ImageDataLoaders.from_folder(Path(root) / "train_images", valid_pct=0.2, seed=42, bs=r["bs"], **kw,
+                                       item_tfms=Resize(r["item"], method=ResizeMethod.Pad, pad_mode=PadMode.Zeros),
+                                       batch_tfms=aug_transforms(size=r["size"], min_scale=0.75))
+    return vision_learner(dls, r["arch"], metrics=error_rate, pretrained=False).to_fp16()
+
+
+def paddy_learner(c, root, r, workers=None):
+    "paddy's DataLoaders and Learner for the same work: --item-size, --resize pad, --size, --bs, its precision (fp16 on a GPU) and defaults."
+    from paddy import config
+    from paddy.learn import train
+    cfg = config.make_config(data=str(root), arch=r["arch"], pretrained=False, item_size=",".join(map(str, r["item"])), resize="pad",
+                             size=",".join(map(str, r["size"])), bs=r["bs"], workers=workers, precision=c.precision, cache_dir=str(c.work / "cache"))
+    p = train.prepare(cfg)
+    return train.learner(p.dls, p.spec, cfg, p.comp.task, p.comp.metric)
+
+
+def check_recipe_work(c):
+    """The recipe's real work (convnext_small, item 480x360 pad, 256x192, batch 64, fp16 on a GPU, paddy with its default
+    channels_last there) for fastai's recipe and for paddy, on Kaggle-like CPUs (2 physical cores and their
+    hyperthreads), cuDNN benchmark mode on both sides: `repeats` whole epochs each, medians of the epoch seconds and of
+    the share of training spent waiting for batches (StallMeter)."""
+    import statistics, torch
+    from bench import warm_and_epoch
+    r, cpus, figures = c.s["recipe"], kaggle_like_cpus(2), {}
+    with pinned(cpus):
+        for side, make in (("fastai", recipe_learner), ("paddy", partial(paddy_learner, c))):
+            learn = make(c.root("recipe"), r)
+            torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = True, False
+            meter = StallMeter()
+            learn.add_cb(meter)
+            epochs, stalls = [], []
+            for _ in range(r["repeats"]):
+                epochs.append(warm_and_epoch(learn)[1])
+                stalls.append(meter.share)
+            figures[side] = dict(epoch_s=round(statistics.median(epochs), 2), stall_share=round(statistics.median(stalls), 3),
+                                 epochs_s=[round(e, 2) for e in epochs], stall_shares=[round(x, 3) for x in stalls])
+    c.ratio("recipe's work, whole epoch: fastai's recipe / paddy (medians)", figures["fastai"]["epoch_s"] / figures["paddy"]["epoch_s"])
+    return dict(figures, arch=r["arch"], item=list(r["item"]), size=list(r["size"]), bs=r["bs"], images=r["images"], cpus=cpus,
+                repeats=r["repeats"])
+
+
+def check_compile(c):
+    """Training steps of the recipe's model at the recipe's size and batch, eager against compiled (`--compile on`:
+    paddy.models.compiled), fp16 on a GPU (the CPU's precision with --cpu); the compile time is the compiled run's
+    first step beyond the eager run's."""
+    from paddy.models import compiled
+    r, device = c.s["recipe"], "cuda" if c.gpu else "cpu"
+    prec = precision.resolve(c.precision)
+    batches = [(x.to(device), y.to(device)) for x, y in memory_batches(r["step_batches"] + 1, r["size"], r["bs"])]
+    rates = {}
+    for comp in (False, True):
+        learn = step_learner(r["arch"], batches, prec, False)
+        if comp: compiled.apply(learn.model)
+        with learn.no_bar(), learn.no_logging(): rates[comp] = learner_rate(learn, first=True)
+    (eager, eager_first), (comp, comp_first) = rates[False], rates[True]
+    c.ratio(f"{r['arch']} {prec} steps: compiled / eager", comp / eager)
+    return dict(arch=r["arch"], precision=prec, eager_img_per_s=round(eager, 1), compiled_img_per_s=round(comp, 1),
+                compile_s=round(comp_first - eager_first, 1), backend=compiled.BACKEND, graphs=compiled.graphs())
+
+
 class Batches(list):
     "In-memory (x, y) batches that fastai's Learner reads as a DataLoader."
     bs = property(lambda self: len(self[0][1]))
@@ -324,16 +434,21 @@ class Batches(list):
     def to(self, device): return self
 
 
-def step_rate(arch, batches, prec, channels_last):
-    """img/s of training steps of timm `arch` in the script's own fastai Learner over in-memory `batches`, at precision
-    `prec`, channels_last on or off, set up as paddy trains (paddy.models.precision.apply)."""
+def step_learner(arch, batches, prec, channels_last):
+    """The script's own fastai Learner of timm `arch` over in-memory `batches`, at precision `prec`, channels_last on or
+    off, set up as paddy trains (paddy.models.precision.apply)."""
     import timm
     from fastai.vision.all import CrossEntropyLossFlat, DataLoaders, Learner, set_seed
     device = batches[0][0].device
     set_seed(42, reproducible=True)  # the cuDNN settings paddy trains with
     learn = Learner(DataLoaders(Batches(batches), Batches(batches[:2]), device=device),
                     timm.create_model(arch, num_classes=10).to(device), loss_func=CrossEntropyLossFlat())
-    precision.apply(learn, prec, channels_last)
+    return precision.apply(learn, prec, channels_last)
+
+
+def step_rate(arch, batches, prec, channels_last):
+    "img/s of training steps of `step_learner`."
+    learn = step_learner(arch, batches, prec, channels_last)
     with learn.no_bar(), learn.no_logging(): return learner_rate(learn)
 
 
@@ -362,6 +477,8 @@ CHECKS = [
     ("epoch_photos_480x640", partial(check_epoch, kind="photos")),
     ("epoch_small_300x300", partial(check_epoch, kind="small")),
     ("steps_precision_channels_last", check_steps),
+    ("recipe_work_convnext_small", check_recipe_work),
+    ("compile_steps", check_compile),
 ]
 
 
@@ -388,7 +505,8 @@ def why(entry):
 def prepare(c):
     "The generated competitions (Paddy's layout, photo-like JPEGs over LABELS labels) and the CLI probe."
     s = c.s
-    for kind, n, n_test in (("photos", s["photos"], s["n_test"]), ("small", s["small"], 0), ("batch", s["batch"], 0)):
+    for kind, n, n_test in (("photos", s["photos"], s["n_test"]), ("small", s["small"], 0), ("batch", s["batch"], 0),
+                            ("recipe", s["recipe"]["images"], 0)):
         size = EPOCH_SETS["small" if kind == "small" else "photos"][0]
         make_photos(c.root(kind), n, LABELS, size, n_test)
     (c.work / "probe.py").write_text(PROBE)
@@ -453,6 +571,13 @@ def report(r):
                   "| model and precision | img/s |", "|---|---|"]
         lines += [f"| {k} | {v} |" for k, v in steps["img_per_s"].items()]
         lines += [f"| {k} | not measured: {why} |" for k, why in steps["not_measured"].items()]
+    work = checks.get("recipe_work_convnext_small", {})
+    if work.get("ok"):
+        lines += ["", f"### The recipe's real work: {work['arch']}, item {work['item'][0]}x{work['item'][1]} pad, {work['size'][0]}x{work['size'][1]}, "
+                  f"batch {work['bs']}, {work['images']} photos, CPUs {work['cpus']}, medians of {work['repeats']} epochs", "",
+                  "| side | whole epoch, s | share of training waiting for batches | per epoch: s; share |", "|---|---|---|---|"]
+        lines += [f"| {side} | {work[side]['epoch_s']} | {work[side]['stall_share']:.1%} | "
+                  f"{' '.join(map(str, work[side]['epochs_s']))}; {' '.join(f'{x:.1%}' for x in work[side]['stall_shares'])} |" for side in ("fastai", "paddy")]
     failed = {k: e for k, e in checks.items() if e["status"] == "failed"}
     for name, e in failed.items(): lines += ["", f"### Failure: {name}", "", "```", e["error"].strip(), "```"]
     return "\n".join(lines) + "\n"
@@ -475,6 +600,9 @@ def main(argv=None):
     out = Path(args.out or ("build/gpu-check-cpu" if args.cpu else "."))
     out.mkdir(parents=True, exist_ok=True)
     mode = "cpu" if args.cpu else "gpu"
+    if args.cpu:  # inductor compiles for minutes on a small CPU: the rehearsal traces with dynamo's eager backend instead
+        from paddy.models import compiled
+        compiled.BACKEND = "eager"
     command = "python scripts/gpu_check.py" + (" --cpu" if args.cpu else "")
     date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     earlier = json.loads((out / "gpu_check.json").read_text()) if args.only and (out / "gpu_check.json").is_file() else None

@@ -6,7 +6,8 @@ import pytest
 from conftest import REPO
 
 CHECKS = ["fine_tune_fp16_accum2_ema", "predict_tta4", "kill_resume_fp16_ema", "swin_one_batch", "vit_one_batch", "torchrun_1proc",
-          "bf16_train", "epoch_photos_480x640", "epoch_small_300x300", "steps_precision_channels_last"]
+          "bf16_train", "epoch_photos_480x640", "epoch_small_300x300", "steps_precision_channels_last", "recipe_work_convnext_small",
+          "compile_steps"]
 ABSENT = ("kaggle", "kagglesdk", "fastkaggle", "spacy")  # not on the device tool's GPU image, and not carried there as wheels
 
 
@@ -32,11 +33,15 @@ def test_cpu_rehearsal_reports_every_check(tmp_path):
     resume = checks["kill_resume_fp16_ema"]
     assert resume["killed_after_epochs"] >= 1 and len(resume["valid_loss_resumed"]) == len(resume["valid_loss_full"]) == 3
     assert checks["torchrun_1proc"]["backend"] == "gloo" and checks["predict_tta4"]["rows"] == 4
+    work = checks["recipe_work_convnext_small"]
+    assert all(0 <= work[side]["stall_share"] < 1 and work[side]["epoch_s"] > 0 for side in ("fastai", "paddy"))
+    assert checks["compile_steps"]["graphs"] >= 1 and checks["compile_steps"]["backend"] == "eager"  # the rehearsal's tracing backend
     ratios = {"epoch 480x640, 2 workers: fastai's recipe / paddy", "epoch 300x300, 2 workers: fastai's recipe / paddy",
-              "test_resnet fp32: channels_last / contiguous"} | ({"test_resnet: bf16 / fp32"} if native_bf16 else set())
+              "test_resnet fp32: channels_last / contiguous", "recipe's work, whole epoch: fastai's recipe / paddy (medians)"} | ({"test_resnet: bf16 / fp32"} if native_bf16 else set())
     assert ratios <= set(result["ratios"]) and all(v > 0 for v in result["ratios"].values())
 
     report = (out / "BENCHMARKS.md").read_text()  # the GPU section replaced in place, the rest of the file kept
     assert report.startswith("# paddy benchmarks\n\nCPU figures.\n\n## GPU\n") and report.rstrip().endswith("## Notes\n\n- kept")
     assert report.count("## GPU") == 1 and "stale figures" not in report and "`python scripts/gpu_check.py --cpu`" in report
     assert all(f"| {name} | ok |" in report for name in CHECKS if name != "bf16_train" or native_bf16)
+    assert "### The recipe's real work: test_convnext" in report

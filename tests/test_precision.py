@@ -8,7 +8,7 @@ from paddy.models import precision
 
 def test_resolve():
     assert precision.resolve("auto", cuda=True) == "fp16"
-    assert precision.resolve("auto", cuda=False) == ("bf16" if precision.cpu_has_native_bf16() else "fp32")
+    assert precision.resolve("auto", cuda=False) == "fp32"  # bf16 on a CPU lost accuracy in make bench: asked for only
     assert precision.resolve("bf16", cuda=False) == "bf16"
     with pytest.raises(PaddyError, match="needs a CUDA GPU"): precision.resolve("fp16", cuda=False)
 

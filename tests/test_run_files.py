@@ -128,7 +128,7 @@ def every_field():
         vocab=["a", "b"], n_train=10, n_valid=2, skipped_images={"9.jpg": "truncated"}, targets=["label", "variety"],
         vocabs=dict(label=["a", "b"], variety=["x", "y", "z"]), n_out=5, world_size=2,
         pseudo=dict(source="b", kind="blend", threshold=0.9, n=1, images={"7.jpg": "a"}), lr_find=dict(valley=1e-3, slide=3e-3),
-        lr=1e-3, train_seconds=12.5, history=[dict(epoch=0, train_loss=0.9, valid_loss=0.8, error_rate=0.5, time="00:01")],
+        lr=1e-3, train_seconds=12.5, compile_graphs=4, history=[dict(epoch=0, train_loss=0.9, valid_loss=0.8, error_rate=0.5, time="00:01")],
         valid_error=0.5, swa=dict(epochs=2, first_epoch=1, final=dict(valid_loss=0.8, valid_error=0.5),
                                   averaged=dict(valid_loss=0.7, valid_error=0.5), kept="averaged"),
         decoder=dict(mode="argmax"), valid_score=0.5, valid_score_tta=0.25, valid_tta=4, finished=True, test_unreadable={"8.jpg": "empty file"}, tta=2)

@@ -2,8 +2,9 @@
 
 For `squish` (the default) each copy is squished to the item size already, so the DataBlock's Resize has nothing
 left to do; for `crop` and `pad` it keeps its aspect ratio with both sides >= the item size, so their Resize gives
-the same result as from the full-size file. Copies are never enlarged. JPEGs are decoded with draft (DCT-domain
-downscale); the result is saved as JPEG (quality 95) for JPEG sources and as PNG (lossless) otherwise.
+the same result as from the full-size file. Copies are never enlarged. A JPEG at least twice the item size on
+both sides is decoded with draft (DCT-domain downscale by 2, 4 or 8: PIL's `draft`); a 480x640 photo at item size 256
+is not, so it is decoded whole. The result is saved as JPEG (quality 95) for JPEG sources and as PNG (lossless) otherwise.
 
 A cache folder, `<cache_dir>/<root name>-<hash of root and file list>/<H>x<W>[-squish]/`, is complete exactly when its
 manifest.json matches the sources' sizes and modification times; it is built in a temporary folder and renamed
