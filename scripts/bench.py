@@ -545,7 +545,7 @@ def table(r):
         ("c", "CPU has native bf16 / `--precision auto` picks", f"{r['native_bf16']} / {r['auto_precision']}"),
         *[("c", f"whole epoch {matrix_text(k)}: epoch s / warm-up s (compiles included) / speed against fp32 eager",
            f"{r[f'{k}_s']:.1f} / {r[f'{k}_warm_s']:.1f} / {r[f'{k}_speedup']:.2f}×") for k in r["matrix"]],
-        *[("c", f"--compile at {p}, contiguous: compiled / eager epoch, seconds its compiles add, epochs before it pays for them",
+        *[("c", f"--compile at {p}, contiguous: compiled / eager epoch, seconds its compiles add (inductor's cache empty at the run's start), epochs before it pays for them",
            f"{r[f'compile_vs_eager_{p}']:.2f}× / {r[f'compile_overhead_{p}_s']:.0f} / "
            + ("never (no faster)" if r[f"compile_break_even_{p}_epochs"] is None else f"{r[f'compile_break_even_{p}_epochs']:.1f}"))
           for p in r["compile_precisions"]],
@@ -709,6 +709,7 @@ def main(argv=None):
     start = time.perf_counter()
     log = lambda text: print(f"[{time.perf_counter() - start:5.0f}s] {text}", flush=True)
     with tempfile.TemporaryDirectory(prefix="paddy-bench-") as tmp:
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(Path(tmp) / "inductor")  # compiles start cold, as a model's first run's do
         host = machine()
         r, profile_fns = measure(s, Path(tmp), log)
         r |= dict(machine=host, mode=mode, photos=s["photos"], train_size=s["train_size"], epoch_images=s["epoch_images"],
