@@ -115,7 +115,7 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
-# `make bench` writes BENCHMARKS.md and bench.json here (8.4 minutes on a quiet 2-core machine); QUICK=1 checks it runs (OUT=DIR for its files).
+# `make bench` writes BENCHMARKS.md and bench.json here (21.9 minutes on a quiet 2-core machine); QUICK=1 checks it runs (OUT=DIR for its files).
 bench: $(STAMP)
 	$(BIN)/python scripts/bench.py $(if $(QUICK),--quick) $(call flag,OUT,out)
 
