@@ -227,13 +227,20 @@ def paddy_epoch(root, cache_dir, arch, bs, workers=None, precision="auto", **set
 
 
 def paddy_warm_and_epoch(root, cache_dir, arch, bs, workers=None, precision="auto", **settings):
-    "((warm-up seconds, epoch seconds) as `warm_and_epoch`, seconds of `train.prepare`, precision) of paddy on `root`, with run `settings`."
+    "((warm-up seconds, epoch seconds) as `warm_and_epoch`, seconds of `train.prepare`, precision) of `paddy_run_learner`."
+    learn, before, prec = paddy_run_learner(root, cache_dir, arch, bs, workers, precision, **settings)
+    return warm_and_epoch(learn), before, prec
+
+
+def paddy_run_learner(root, cache_dir, arch, bs, workers=None, precision="auto", **settings):
+    """(paddy's Learner on the competition `root` with run `settings`, no pretrained weights; seconds of `train.prepare`:
+    every image decoded once, the image cache built or reused; the precision it resolved to)."""
     from paddy import config
     from paddy.learn import train
     cfg = config.make_config(data=str(root), arch=arch, pretrained=False, bs=bs, workers=workers, precision=precision,
                              cache_dir=str(cache_dir), **settings)
     p, before = timed(train.prepare, cfg)
-    return warm_and_epoch(train.learner(p.dls, p.spec, cfg, p.comp.task, p.comp.metric)), before, p.precision
+    return train.learner(p.dls, p.spec, cfg, p.comp.task, p.comp.metric), before, p.precision
 
 
 def demo_run(root, work, name, **flags):

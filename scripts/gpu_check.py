@@ -373,33 +373,24 @@ def recipe_learner(root, r, workers=None):
     return vision_learner(dls, r["arch"], metrics=error_rate, pretrained=False).to_fp16()
 
 
-def paddy_learner(c, root, r, workers=None):
-    "paddy's DataLoaders and Learner for the same work: --item-size, --resize pad, --size, --bs, its precision (fp16 on a GPU) and defaults."
-    from paddy import config
-    from paddy.learn import train
-    cfg = config.make_config(data=str(root), arch=r["arch"], pretrained=False, item_size=",".join(map(str, r["item"])), resize="pad",
-                             size=",".join(map(str, r["size"])), bs=r["bs"], workers=workers, precision=c.precision, cache_dir=str(c.work / "cache"))
-    p = train.prepare(cfg)
-    return train.learner(p.dls, p.spec, cfg, p.comp.task, p.comp.metric)
-
-
 def check_recipe_work(c):
     """The recipe's real work (convnext_small, item 480x360 pad, 256x192, batch 64, fp16 on a GPU, paddy with its default
     channels_last there) for fastai's recipe and for paddy, on Kaggle-like CPUs (2 physical cores and their
     hyperthreads), cuDNN benchmark mode on both sides: `repeats` whole epochs each, medians of the epoch seconds and of
     the share of training spent waiting for batches (StallMeter)."""
     import statistics, torch
-    from bench import warm_and_epoch
     r, cpus, figures = c.s["recipe"], kaggle_like_cpus(2), {}
+    paddy_side = dict(item_size=",".join(map(str, r["item"])), resize="pad", size=",".join(map(str, r["size"])))  # the same work, paddy's flags
     with pinned(cpus):
-        for side, make in (("fastai", recipe_learner), ("paddy", partial(paddy_learner, c))):
-            learn = make(c.root("recipe"), r)
+        for side in ("fastai", "paddy"):
+            learn = recipe_learner(c.root("recipe"), r) if side == "fastai" else \
+                bench.paddy_run_learner(c.root("recipe"), c.work / "cache", r["arch"], r["bs"], precision=c.precision, **paddy_side)[0]
             torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = True, False
             meter = StallMeter()
             learn.add_cb(meter)
             epochs, stalls = [], []
             for _ in range(r["repeats"]):
-                epochs.append(warm_and_epoch(learn)[1])
+                epochs.append(bench.warm_and_epoch(learn)[1])
                 stalls.append(meter.share)
             figures[side] = dict(epoch_s=round(statistics.median(epochs), 2), stall_share=round(statistics.median(stalls), 3),
                                  epochs_s=[round(e, 2) for e in epochs], stall_shares=[round(x, 3) for x in stalls])
