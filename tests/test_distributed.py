@@ -79,3 +79,24 @@ def test_a_failing_ranks_traceback_is_shown(tmp_path, capfd):
     out, err = capfd.readouterr()
     assert "rank 0 says hello" in out and "rank 1 says hello" not in out  # one rank on the console, as before
     assert "--- rank 1 failed; the end of its output ---" in err and "RuntimeError: rank 1 broke" in err
+
+
+@pytest.mark.slow
+def test_a_compiled_model_trains_in_two_processes_as_the_eager_one(tmp_path, one_thread):
+    """--compile under DDP: the compiled model inside DistributedDataParallel keeps the ranks in step through fine_tune's
+    freeze and unfreeze, with the eager run's losses, and compiles once per training state, not per batch."""
+    root, _ = make_competition(tmp_path / "comp", per_label=12)
+    base = dict(data=str(root), arch="resnet18", pretrained=False, size=32, epochs=2, workers=0, precision="fp32", bs=4,
+                method="fine_tune", lr=0.003, cache_dir=str(tmp_path / "cache"), runs_dir=str(tmp_path / "runs"), compile_backend="eager")
+    env = ONE_THREAD | dict(PYTHONPATH=str(REPO), TMPDIR=str(tmp_path))
+    seen = {}
+    for mode in ("off", "on"):
+        proc = subprocess.run([*TORCHRUN, str(REPO / "tests" / "ddp_train.py"), str(tmp_path / f"{mode}.json"), json.dumps(base | dict(compile=mode, name=mode))],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        seen[mode] = json.loads((tmp_path / f"{mode}.json").read_text())
+        assert seen[mode]["sums"][0] == seen[mode]["sums"][1]  # the ranks hold the same weights
+    eager, done = (runs.load_meta(tmp_path / "runs" / m) for m in ("off", "on"))
+    assert done.world_size == 2 and 0 < done.compile_graphs <= 5 and [r["graphs"] for r in seen["off"]["ranks"]] == [0, 0], done.compile_graphs
+    assert [h["valid_loss"] for h in done.history] == pytest.approx([h["valid_loss"] for h in eager.history], abs=1e-3)
+    assert seen["on"]["sums"][0] == pytest.approx(seen["off"]["sums"][0], rel=1e-4)

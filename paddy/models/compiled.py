@@ -25,8 +25,12 @@ def apply(model):
 
 
 def _plain(x):
+    """`x` as a plain tensor that owns its memory: a view (TTA's views are slices of one stacked batch) would make dynamo
+    guard on its base's shape and compile again for the first batch that is not one."""
     import torch
-    return x.as_subclass(torch.Tensor) if isinstance(x, torch.Tensor) and type(x) is not torch.Tensor else x
+    if not isinstance(x, torch.Tensor): return x
+    x = x.as_subclass(torch.Tensor) if type(x) is not torch.Tensor else x
+    return x.clone() if x._is_view() else x
 
 
 def graphs():
