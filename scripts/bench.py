@@ -28,10 +28,10 @@ SETTINGS = {  # photos: 480x640 JPEGs; epoch: a whole epoch's images, labels, mo
     # precision x memory format x compile epochs (80% train: >= 10 batches); batches: timed after one warm-up; demo: (train,
     # test) images and batch size; seeds: of the demo runs compared; rss: image counts. bf16 is emulated on CPUs without
     # native bf16 (10x+ slower): the matrix and the accuracy comparison leave it out there.
-    "full": dict(photos=960, epoch_images=320, epoch_labels=10, epoch_arch="resnet26d", epoch_bs=32, matrix_images=480,
+    "full": dict(photos=960, epoch_images=320, epoch_labels=10, epoch_arch="resnet26d", second_arch="efficientnet_b0", epoch_bs=32, matrix_images=480,
                  fastai_batches=5, loader_batches=20, train_size=64, train_batches=20,
                  demo=(4000, 1000, 32), seeds=(1, 2, 3), rss=(2000, 8000)),
-    "quick": dict(photos=100, epoch_images=16, epoch_labels=2, epoch_arch="test_resnet", epoch_bs=4, matrix_images=16,  # timm's test_resnet: 0.4M parameters
+    "quick": dict(photos=100, epoch_images=16, epoch_labels=2, epoch_arch="test_resnet", second_arch="test_efficientnet", epoch_bs=4, matrix_images=16,  # timm's test models: < 1M parameters
                   fastai_batches=1, loader_batches=1, train_size=32, train_batches=2,
                   demo=(128, 64, 8), seeds=(1,), rss=(128, 512)),
 }
@@ -265,10 +265,10 @@ def run_model(folder, root, tta=0):
     return targets.target_head(runs.load_model(folder, meta), meta), block.test_dataloader(meta, files, 64, tta=tta), meta
 
 
-def probabilities(model, dl):
-    "Class probabilities of `model` over the test DataLoader `dl`, as paddy.infer.predict.outputs gives them."
+def probabilities(model, dl, precision="fp32"):
+    "Class probabilities of `model` over the test DataLoader `dl`, as paddy.infer.predict.outputs gives them for a run of `precision`."
     from paddy.infer.predict import outputs
-    return outputs(model, dl, lambda x: x.float().softmax(-1))
+    return outputs(model, dl, lambda x: x.float().softmax(-1), precision=precision)
 
 
 def accuracy(probs, meta, solution):
@@ -391,7 +391,8 @@ def matrix_key(prec, cl, comp):
 def matrix_figures(s, work):
     """(c) one whole epoch of paddy (resnet26d at 128 px in full) at each precision (fp32, and bf16 where the CPU has it
     natively) x memory format (contiguous, channels_last) x eager or compiled (--compile on); the warm-up fit before
-    each epoch holds the compiles. Ratios: each against fp32 eager contiguous."""
+    each epoch holds the compiles. Ratios: each against fp32 eager contiguous. Then the eager half again for a second
+    model (efficientnet_b0: depthwise convolutions, SiLU, squeeze-excite)."""
     from paddy.models import precision
     root = work / "matrix"
     make_photos(root, s["matrix_images"], s["epoch_labels"])
@@ -403,6 +404,10 @@ def matrix_figures(s, work):
         key = matrix_key(prec, cl, comp)
         r[f"{key}_s"], r[f"{key}_warm_s"] = epoch, warm
         r["matrix"].append(key)
+    for prec, cl, comp in MATRIX:  # the second model: eager only, to see whether what is faster for one is for another
+        if comp or (prec == "bf16" and not r["native_bf16"]): continue
+        (_, epoch), _, _ = paddy_warm_and_epoch(root, work / "cache", s["second_arch"], s["epoch_bs"], precision=prec, channels_last=cl, compile="off")
+        r[f"second_{prec}{'_cl' if cl else ''}_s"] = epoch
     base = r[f"{matrix_key('fp32', False, False)}_s"]
     for key in r["matrix"]: r[f"{key}_speedup"] = base / r[f"{key}_s"]
     r["matrix_best"] = max(r["matrix"], key=lambda k: r[f"{k}_speedup"])
@@ -419,23 +424,50 @@ def matrix_figures(s, work):
 
 
 def accuracy_figures(s, work, demo, sol):
-    """(h) the demo's test accuracy after a real fine_tune (the pretrained MobileNetV2: one frozen epoch, one unfrozen) at
-    fp32 and at bf16 (where the CPU has it natively), over the seeds: whether bf16 costs accuracy beyond seed noise."""
+    """(h) the demo's test accuracy and valid loss after a real fine_tune (the pretrained MobileNetV2: one frozen epoch,
+    one unfrozen) over the seeds: at fp32, at bf16 where the CPU has it natively (predicting in bf16, as paddy does, and
+    in fp32), and compiled at fp32 (--compile on): whether bf16 or compiling costs accuracy beyond seed noise."""
+    from paddy import runs
     from paddy.models import precision
-    r = dict(accuracy_precisions=["fp32"] + (["bf16"] if precision.cpu_has_native_bf16() else []))
+    r = dict(accuracy_configs=["fp32"] + (["bf16"] if precision.cpu_has_native_bf16() else []) + ["fp32_compiled"])
     *_, bs = s["demo"]
-    for prec in r["accuracy_precisions"]:
-        accs, secs = [], []
+    for name in r["accuracy_configs"]:
+        prec, comp = name.split("_")[0], name.endswith("_compiled")
+        accs, secs, curves, fp32_eval = [], [], [], []
         for seed in s["seeds"]:
-            folder, sec = demo_run(demo, work, f"acc-{prec}-{seed}", precision=prec, method="fine_tune", epochs=1, bs=bs, seed=seed)
+            folder, sec = demo_run(demo, work, f"acc-{name}-{seed}", precision=prec, compile="on" if comp else "off",
+                                   method="fine_tune", epochs=1, bs=bs, seed=seed)
             model, dl, meta = run_model(folder, demo)
-            accs.append(accuracy(probabilities(model, dl), meta, sol))
+            accs.append(accuracy(probabilities(model, dl, meta.precision), meta, sol))
+            if prec == "bf16": fp32_eval.append(accuracy(probabilities(model, dl, "fp32"), meta, sol))
+            curves.append([round(h["valid_loss"], 4) for h in runs.load_meta(folder).history])
             secs.append(sec)
-        r[f"accuracy_{prec}_accs"], r[f"accuracy_{prec}_train_s"] = accs, float(np.mean(secs))
-    if "bf16" in r["accuracy_precisions"]:
-        r["bf16_accuracy_gap"] = float(np.mean(r["accuracy_fp32_accs"]) - np.mean(r["accuracy_bf16_accs"]))
-        r["accuracy_seed_spread"] = float(max(np.ptp(r[f"accuracy_{p}_accs"]) for p in r["accuracy_precisions"]))
+        r[f"accuracy_{name}_accs"], r[f"accuracy_{name}_train_s"], r[f"accuracy_{name}_curves"] = accs, float(np.mean(secs)), curves
+        if fp32_eval: r["accuracy_bf16_fp32_eval_accs"] = fp32_eval
+    eager = [n for n in r["accuracy_configs"] if not n.endswith("_compiled")]
+    r["accuracy_seed_spread"] = float(max(np.ptp(r[f"accuracy_{n}_accs"]) for n in eager))
+    if "bf16" in eager: r["bf16_accuracy_gap"] = float(np.mean(r["accuracy_fp32_accs"]) - np.mean(r["accuracy_bf16_accs"]))
+    last = {n: np.array([c[-1] for c in r[f"accuracy_{n}_curves"]]) for n in ("fp32", "fp32_compiled")}
+    r["compile_loss_gap"] = float(np.abs(last["fp32_compiled"] - last["fp32"]).max())  # same seed, compiled against eager
+    r["compile_loss_spread"] = float(np.ptp(last["fp32"]))  # eager's final valid loss across seeds
     return r, {}
+
+
+def auto_figures(r):
+    """What this run's figures pick for `auto` on this CPU class: bf16 only where it was faster than fp32 for both models
+    and within seed noise in accuracy; channels_last only where it was faster for both models at that precision; and
+    whether paddy's table (`precision.CPU_DEFAULTS`) gives the same."""
+    from paddy.models import precision
+
+    def epoch(arch, prec, cl): return r[f"{matrix_key(prec, cl, False) if arch == 'first' else f'second_{prec}' + ('_cl' if cl else '')}_s"]
+    archs = ("first", "second")
+    faster = r["native_bf16"] and all(min(epoch(a, "bf16", cl) for cl in (False, True)) < min(epoch(a, "fp32", cl) for cl in (False, True)) for a in archs)
+    accurate = r.get("bf16_accuracy_gap", np.inf) <= r["accuracy_seed_spread"]
+    prec = "bf16" if faster and accurate else "fp32"
+    rule = dict(precision=prec, channels_last=all(epoch(a, prec, True) < epoch(a, prec, False) for a in archs))
+    table_says = precision.cpu_defaults()
+    return dict(cpu_class=precision.cpu_class(), bf16_faster_everywhere=bool(faster), bf16_accurate=bool(accurate), auto_rule=rule,
+                auto_table=dict(table_says), auto_agrees=rule == dict(table_says))
 
 
 def fast_path_figures(s, work, demo, sol):
@@ -501,7 +533,7 @@ def measure(s, work, log):
                 ("(g) a whole training epoch, paddy against fastai's recipe", lambda: epoch_figures(s, work)),
                 ("(b) paddy Learner vs a plain PyTorch loop", lambda: learner_figures(s)),
                 ("(c) a whole epoch: precision x memory format x compile", lambda: matrix_figures(s, work)),
-                ("(h) demo accuracy after fine_tune, fp32 against bf16, over seeds", lambda: accuracy_figures(s, work, demo, sol)),
+                ("(h) demo accuracy after fine_tune: fp32, bf16 and compiled, over seeds", lambda: accuracy_figures(s, work, demo, sol)),
                 ("(d) demo accuracy with and without the fast path; TTA cost and gain", lambda: fast_path_figures(s, work, demo, sol)),
                 ("(e) peak RSS of training runs", lambda: rss_figures(s, work)),
                 ("(f) image cache build, 1 vs all cores", lambda: cache_figures(work, files))]
@@ -510,7 +542,7 @@ def measure(s, work, log):
         figures, section_profiles = section_figures()
         r |= figures
         profiles |= section_profiles
-    return r, profiles
+    return r | auto_figures(r), profiles
 
 
 def verdicts(r):
@@ -549,15 +581,26 @@ def table(r):
         ("b", "paddy Learner (`train.learner`, fit_one_cycle), same model/batches, img/s", fmt(r["learner_ips"])),
         ("b", "plain loop with channels_last, img/s", fmt(r["loop_channels_last_ips"])),
         ("c", "CPU has native bf16 / `--precision auto` picks", f"{r['native_bf16']} / {r['auto_precision']}"),
+        *[("c", f"whole epoch {r['second_arch']} {p} {'channels_last' if cl else 'contiguous'} eager: epoch s / speed against its fp32 contiguous",
+           f"{r[f'second_{p}' + ('_cl' if cl else '') + '_s']:.1f} / {r['second_fp32_s'] / r[f'second_{p}' + ('_cl' if cl else '') + '_s']:.2f}×")
+          for p in (["fp32", "bf16"] if r["native_bf16"] else ["fp32"]) for cl in (False, True)],
+        ("c", f"CPU class {r['cpu_class']}: what this run's figures pick for auto (bf16 only if faster for both models and within seed noise "
+              "in accuracy; channels_last only if faster for both) / what paddy's table (`precision.CPU_DEFAULTS`) gives auto",
+         f"{auto_text(r['auto_rule'])} / {auto_text(r['auto_table'])} ({'agree' if r['auto_agrees'] else '**disagree**'})"),
         *[("c", f"whole epoch {matrix_text(k)}: epoch s / warm-up s (compiles included) / speed against fp32 eager",
            f"{r[f'{k}_s']:.1f} / {r[f'{k}_warm_s']:.1f} / {r[f'{k}_speedup']:.2f}×") for k in r["matrix"]],
         *[("c", f"--compile at {p}, contiguous: compiled / eager epoch, seconds its compiles add (inductor's cache empty at the run's start), epochs before it pays for them",
            f"{r[f'compile_vs_eager_{p}']:.2f}× / {r[f'compile_overhead_{p}_s']:.0f} / "
            + ("never (no faster)" if r[f"compile_break_even_{p}_epochs"] is None else f"{r[f'compile_break_even_{p}_epochs']:.1f}"))
           for p in r["compile_precisions"]],
-        *[("h", f"demo test accuracy after fine_tune (1 frozen + 1 epoch, {r['demo'][0]} images, bs {r['demo'][2]}) at {p}, seeds {', '.join(map(str, r['seeds']))}",
+        *[("h", f"demo test accuracy after fine_tune (1 frozen + 1 epoch, {r['demo'][0]} images, bs {r['demo'][2]}), {p.replace('_', ' ')}, seeds {', '.join(map(str, r['seeds']))}",
            " / ".join(f"{a:.4f}" for a in r[f"accuracy_{p}_accs"]) + f" (mean {np.mean(r[f'accuracy_{p}_accs']):.4f}; {r[f'accuracy_{p}_train_s']:.0f} s a run)")
-          for p in r["accuracy_precisions"]],
+          for p in r["accuracy_configs"]],
+        *([("h", "the bf16 runs' test accuracy predicted in fp32 instead of bf16 (what paddy did before), per seed",
+            " / ".join(f"{a:.4f}" for a in r["accuracy_bf16_fp32_eval_accs"]) + f" (mean {np.mean(r['accuracy_bf16_fp32_eval_accs']):.4f})")]
+          if "accuracy_bf16_fp32_eval_accs" in r else []),
+        *[("h", f"demo valid loss after each epoch, {p.replace('_', ' ')}, per seed", " ; ".join(" → ".join(f"{x:.4f}" for x in c) for c in r[f"accuracy_{p}_curves"]))
+          for p in r["accuracy_configs"] if p != "bf16"],
         ("d", "one plain inference pass over the demo test set, s", fmt(r["plain_pass_s"], 2)),
         ("d", "five plain passes, s", fmt(r["five_plain_passes_s"], 2)),
         ("d", "paddy TTA n=4 (`predict.probabilities` over a TTA DataLoader: each image decoded once), s", fmt(r["tta4_s"], 2)),
@@ -579,6 +622,10 @@ def matrix_text(key):
     "fp32 contiguous eager, bf16 channels_last compiled, ... of a matrix key."
     parts = key.split("_")[1:]
     return f"{parts[0]} {'channels_last' if 'cl' in parts else 'contiguous'} {'compiled' if 'compiled' in parts else 'eager'}"
+
+
+def auto_text(choice):
+    return f"{choice['precision']}, {'channels_last' if choice['channels_last'] else 'contiguous'}"
 
 
 def bf16_text(native):
@@ -672,7 +719,15 @@ def notes_for(r, checks):
     if "bf16_accuracy_gap" in r:
         gap, spread = r["bf16_accuracy_gap"], r["accuracy_seed_spread"]
         n.append(f"fp32 minus bf16 demo accuracy, mean of {len(r['seeds'])} seed(s): {gap:+.4f}; the spread across seeds within one "
-                 f"precision is {spread:.4f}: the gap is {'within' if abs(gap) <= spread else 'beyond'} seed noise.")
+                 f"precision is {spread:.4f}: the gap is {'within' if abs(gap) <= spread else 'beyond'} seed noise. The same bf16 "
+                 f"runs predicted in bf16 (as paddy predicts them) minus in fp32: "
+                 f"{np.mean(r['accuracy_bf16_accs']) - np.mean(r['accuracy_bf16_fp32_eval_accs']):+.4f} on average.")
+    n.append(f"Compiled against eager fp32 demo fine_tunes, same seed: the final valid losses differ by at most {r['compile_loss_gap']:.4f}; "
+             f"eager's final valid loss varies by {r['compile_loss_spread']:.4f} across seeds: "
+             f"{'within' if r['compile_loss_gap'] <= r['compile_loss_spread'] else 'beyond'} seed noise.")
+    n.append(f"On this CPU class ({r['cpu_class']}) bf16 was {'faster' if r['bf16_faster_everywhere'] else 'not faster'} than fp32 for both "
+             f"models and {'within' if r['bf16_accurate'] else 'beyond'} seed noise in accuracy; the figures pick {auto_text(r['auto_rule'])} "
+             f"for `auto`, and paddy's table gives {auto_text(r['auto_table'])}: {'they agree' if r['auto_agrees'] else 'they disagree: update precision.CPU_DEFAULTS'}.")
     n.append(f"The data path ran at {r['data_vs_fastai']:.1f}× the recipe's and {r['data_vs_decode']:.0%} of the rate at which {r['cores']} "
              f"processes decode the cached copies it reads ({r['decode_limit_ips']:.0f} img/s): decoding is not what bounds it, the rest "
              f"of each batch's work in the workers is (collate, augmentation, normalization). Decoding and resizing the originals, "
@@ -716,7 +771,7 @@ def main(argv=None):
         host = machine()
         r, profile_fns = measure(s, Path(tmp), log)
         r |= dict(machine=host, mode=mode, photos=s["photos"], train_size=s["train_size"], epoch_images=s["epoch_images"],
-                  epoch_arch=s["epoch_arch"], epoch_bs=s["epoch_bs"], matrix_images=s["matrix_images"], rss_counts=list(s["rss"]),
+                  epoch_arch=s["epoch_arch"], second_arch=s["second_arch"], epoch_bs=s["epoch_bs"], matrix_images=s["matrix_images"], rss_counts=list(s["rss"]),
                   demo=list(s["demo"]), seeds=list(s["seeds"]))
         checks = verdicts(r)
         missed = {"learner": ("learner_vs_loop",), "tta": ("tta_cost",)}  # in-process profiles (the data path's work is in its workers)

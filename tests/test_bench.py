@@ -7,7 +7,9 @@ from conftest import REPO
 KEYS = ["fastai_default_ips", "paddy_default_ips", "paddy_nocache_ips", "decode_limit_ips", "decode_originals_ips",  # (a)
         "learner_ips", "loop_ips", "loop_channels_last_ips",                                 # (b)
         "matrix_fp32_s", "matrix_fp32_compiled_s", "matrix_fp32_cl_s", "best_vs_fp32", "compile_vs_eager",  # (c)
-        "compile_overhead_fp32_s", "compile_vs_eager_fp32", "auto_precision", "accuracy_fp32_accs",  # (h)
+        "compile_overhead_fp32_s", "compile_vs_eager_fp32", "auto_precision", "second_fp32_s", "second_fp32_cl_s",
+        "auto_rule", "auto_table", "auto_agrees", "cpu_class",
+        "accuracy_fp32_accs", "accuracy_fp32_compiled_accs", "accuracy_fp32_curves", "compile_loss_gap",  # (h)
         "plain_pass_s", "five_plain_passes_s", "tta4_s", "demo_plain_acc", "demo_tta_acc",   # (d)
         "fastai_tta4_s", "demo_fastai_tta_acc", "demo_fast_True_acc", "demo_fast_False_acc",
         "rss_128_tree_mb", "rss_512_tree_mb", "rss_128_mb", "rss_512_child_mb", "rss_growth",  # (e)
@@ -30,7 +32,7 @@ def test_quick_bench_writes_report_and_json(tmp_path, demo_assets):
     assert all(set(t) == {"value", "goal", "met"} for t in result["targets"].values())
     assert 0 <= result["demo_tta_acc"] <= 1 and result["rss_128_tree_mb"] > result["rss_128_child_mb"] > 0  # the workers counted too
     assert set(result["matrix"]) >= {"matrix_fp32", "matrix_fp32_cl", "matrix_fp32_compiled", "matrix_fp32_cl_compiled"}
-    assert all(0 <= a <= 1 for p in result["accuracy_precisions"] for a in result[f"accuracy_{p}_accs"])
+    assert all(0 <= a <= 1 for p in result["accuracy_configs"] for a in result[f"accuracy_{p}_accs"])
     report = (tmp_path / "BENCHMARKS.md").read_text()
     assert "| target | measured | goal | met |" in report and "python scripts/bench.py --quick" in report
     assert "## Headline: a whole training epoch" in report and "# old figures" not in report

@@ -55,18 +55,20 @@ def test_bf16_only_on_gpus_that_have_it(monkeypatch):
     assert precision.resolve("bf16") == "bf16" and precision.resolve("auto") == "fp16"
 
 
-def test_prediction_autocasts_to_the_run_precision_on_a_gpu_only():
+def test_prediction_autocasts_to_the_run_precision_on_a_gpu(monkeypatch):
     gpu, cpu = torch.device("cuda"), torch.device("cpu")
     assert precision.inference(gpu, "fp16").fast_dtype == torch.float16
     assert precision.inference(gpu, "bf16").fast_dtype == torch.bfloat16
     assert not isinstance(precision.inference(gpu, "fp32"), torch.autocast)
+    monkeypatch.setattr(precision, "cpu_class", lambda: "plain")  # bf16 emulated on this CPU: prediction stays fp32
     assert not isinstance(precision.inference(cpu, "bf16"), torch.autocast)
 
 
 def test_channels_last_by_default_for_fp16_on_a_gpu_and_on_request(tmp_path, monkeypatch):
     assert precision.channels_last(None, "fp16", cuda=True) and not precision.channels_last(None, "bf16", cuda=True)
-    assert not precision.channels_last(None, "fp32", cuda=False) and not precision.channels_last(False, "fp16", cuda=True)
-    assert precision.channels_last(True, "fp32", cuda=False)
+    assert not precision.channels_last(None, "fp32", cuda=False, cpu="plain") and not precision.channels_last(False, "fp16", cuda=True)
+    assert precision.channels_last(True, "fp32", cuda=False, cpu="plain")
+    monkeypatch.setattr(precision, "cpu_class", lambda: "plain")  # a CPU class no bench has measured: contiguous by default
     formats = []
 
     class Format(Callback):

@@ -8,9 +8,34 @@ from paddy.models import precision
 
 def test_resolve():
     assert precision.resolve("auto", cuda=True) == "fp16"
-    assert precision.resolve("auto", cuda=False) == "fp32"  # bf16 on a CPU lost accuracy in make bench: asked for only
     assert precision.resolve("bf16", cuda=False) == "bf16"
     with pytest.raises(PaddyError, match="needs a CUDA GPU"): precision.resolve("fp16", cuda=False)
+
+
+@pytest.mark.parametrize("flags, cpu", [("fpu avx2 avx512f avx512_bf16 amx_bf16 amx_tile", "amx"), ("fpu avx2 avx512f avx512_bf16", "avx512_bf16"),
+                                        ("fpu avx2 fma", "plain")])
+def test_a_cpu_class_gets_what_bench_found_for_it(monkeypatch, flags, cpu):
+    read = precision.Path.read_text
+    monkeypatch.setattr(precision.Path, "read_text", lambda self, *a, **k: f"flags : {flags}\n" if str(self) == "/proc/cpuinfo" else read(self, *a, **k))
+    assert precision.cpu_class() == cpu and precision.cpu_has_native_bf16() == (cpu != "plain")
+    measured = precision.CPU_DEFAULTS.get(cpu, precision.FASTAI_DEFAULTS)
+    assert precision.resolve("auto", cuda=False) == measured["precision"]
+    assert precision.channels_last(None, "fp32", cuda=False) == measured["channels_last"]
+    assert precision.channels_last(False, "fp32", cuda=False) is False  # asked for: kept
+
+
+def test_a_bf16_run_predicts_under_bf16_on_a_cpu_that_has_it(monkeypatch):
+    """A model trained under CPU bf16 autocast predicts under it (its head learned the bf16 body's features); where the
+    CPU would emulate bf16, and for fp32 runs, prediction runs in fp32."""
+    from paddy.infer.predict import outputs
+    model, seen = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(8, 2)), []
+    model[1].register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    dl = TfmdDL([(x,) for x in torch.randn(4, 2, 2, 2)], bs=2)  # images: batches of 4 dimensions
+    for cpu, run, dtype in [("avx512_bf16", "bf16", torch.bfloat16), ("plain", "bf16", torch.float32), ("amx", "fp32", torch.float32)]:
+        monkeypatch.setattr(precision, "cpu_class", lambda: cpu)
+        seen.clear()
+        out = outputs(model, dl, lambda x: x.float().softmax(-1), precision=run)
+        assert set(seen) == {dtype} and out.dtype == "float32" and out.shape == (4, 2), (cpu, run)
 
 
 def _learner(cbs):

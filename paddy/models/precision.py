@@ -12,11 +12,32 @@ from fastai.callback.fp16 import MixedPrecision
 from paddy.errors import PaddyError
 
 
+def cpu_class():
+    """This CPU's class, as far as precision and memory format go: `amx` (Intel AMX), `avx512_bf16` (bf16 instructions
+    without AMX, as AMD Zen 4 has) or `plain` (neither: bf16 is emulated, 10x and more slower than fp32)."""
+    try: flags = Path("/proc/cpuinfo").read_text()
+    except OSError: return "plain"
+    return "amx" if "amx_bf16" in flags else "avx512_bf16" if "avx512_bf16" in flags else "plain"
+
+
 def cpu_has_native_bf16():
     "True when the CPU has bf16 instructions (AVX512-BF16 or AMX): only then is bf16 autocast faster than fp32."
-    try: flags = Path("/proc/cpuinfo").read_text()
-    except OSError: return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    return cpu_class() != "plain"
+
+
+# What `make bench` found for each CPU class (BENCHMARKS.md, section c), and so what `auto` trains in there. A class no
+# bench run has measured keeps fastai's defaults: fp32, contiguous.
+CPU_DEFAULTS = {
+    # AMD EPYC (Zen 4), 2 cores: channels_last was faster for every model and precision measured (whole epochs of resnet26d
+    # and efficientnet_b0); bf16 was slower than fp32 for efficientnet_b0, so fp32 stays the default.
+    "avx512_bf16": dict(precision="fp32", channels_last=True),
+}
+FASTAI_DEFAULTS = dict(precision="fp32", channels_last=False)
+
+
+def cpu_defaults(cpu=None):
+    "The precision and memory format `auto` picks on a CPU of class `cpu` (default: this one's)."
+    return CPU_DEFAULTS.get(cpu or cpu_class(), FASTAI_DEFAULTS)
 
 
 def gpu_has_native_bf16():
@@ -24,12 +45,11 @@ def gpu_has_native_bf16():
     return torch.cuda.get_device_capability() >= (8, 0)
 
 
-def resolve(precision, cuda=None):
-    """Turn auto | fp16 | bf16 | fp32 into what this machine will run: fp16, bf16 or fp32. auto is fp16 on CUDA and fp32
-    on a CPU: there `make bench` measured bf16 autocast 1.66x faster a whole epoch but 0.042 lower in demo test
-    accuracy after fine_tune, beyond the seeds' 0.038 spread (BENCHMARKS.md), so bf16 is for those who ask for it."""
+def resolve(precision, cuda=None, cpu=None):
+    """Turn auto | fp16 | bf16 | fp32 into what this machine will run: fp16, bf16 or fp32. auto is fp16 on CUDA, and on
+    a CPU what `make bench` found for its class (`cpu_defaults`)."""
     cuda = torch.cuda.is_available() if cuda is None else cuda
-    if precision == "auto": return "fp16" if cuda else "fp32"
+    if precision == "auto": return "fp16" if cuda else cpu_defaults(cpu)["precision"]
     if precision == "fp16" and not cuda:
         raise PaddyError("--precision fp16 needs a CUDA GPU; on a CPU use --precision bf16 or fp32 (or auto)")
     if precision == "bf16" and cuda and not gpu_has_native_bf16():
@@ -39,17 +59,24 @@ def resolve(precision, cuda=None):
     return precision
 
 
-def channels_last(wanted, precision, cuda=None):
-    """Whether to train in channels_last memory format (fastai's to_channelslast): `wanted`, or where it is None, on for
-    fp16 on a GPU, the one case where it measured faster (BENCHMARKS.md, "GPU")."""
+def channels_last(wanted, precision, cuda=None, cpu=None):
+    """Whether to train in channels_last memory format (fastai's to_channelslast): `wanted`, or where it is None, on a
+    GPU for fp16, the one case where it measured faster there (README, "GPU check"), and on a CPU what `make bench`
+    found for its class (`cpu_defaults`)."""
     cuda = torch.cuda.is_available() if cuda is None else cuda
-    return wanted if wanted is not None else (precision == "fp16" and cuda)
+    if wanted is not None: return wanted
+    return precision == "fp16" if cuda else cpu_defaults(cpu)["channels_last"]
 
 
 def inference(device, precision):
-    "The autocast of a run's `precision` for prediction on `device`: fp16 or bf16 on a GPU; on a CPU, or for fp32, none."
-    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision) if torch.device(device).type == "cuda" else None
-    return torch.autocast("cuda", dtype) if dtype else nullcontext()
+    """The autocast of a run's `precision` for prediction on `device`: fp16 or bf16 on a GPU; on a CPU, bf16 where the
+    CPU has it natively (elsewhere it is emulated, 10x slower), else none. A model trained under bf16 autocast predicts
+    under it: its head learned the bf16 body's features, and the same weights in fp32 scored 0.02 lower (BENCHMARKS.md,
+    section h)."""
+    if torch.device(device).type == "cuda":
+        dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
+        return torch.autocast("cuda", dtype) if dtype else nullcontext()
+    return torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" and cpu_has_native_bf16() else nullcontext()
 
 
 class CPUAutocast(Callback):
