@@ -60,9 +60,9 @@ class Config:
     epochs: int = knob(3, "epochs", type=int)
     method: str = knob("fine_tune", "fine_tune | fit_one_cycle")
     lr: float | str = knob(0.01, "learning rate, or 'auto' for lr_find's valley")
-    precision: str = knob("auto", "auto | fp16 | bf16 | fp32 (auto: fp16 on CUDA, fp32 on a CPU; bf16 is faster on CPUs with native bf16 but measured less accurate)")
+    precision: str = knob("auto", "auto | fp16 | bf16 | fp32 (auto: fp16 on CUDA; on a CPU, what make bench found for its class: fp32 so far)")
     deterministic: bool = knob(False, "on a GPU, cuDNN's deterministic kernels (slower); off: its benchmark mode, the fastest")
-    channels_last: bool | None = knob(None, "train in channels_last memory format; default: on for fp16 on a GPU, where it measured faster")
+    channels_last: bool | None = knob(None, "train in channels_last memory format; default: on where make bench or the GPU check measured it faster (fp16 on a GPU; CPUs with AVX512-BF16 and no AMX)")
     compile: str = knob("auto", "torch.compile the model for training: on | off | auto (auto: off; make bench measured no gain on a CPU, none yet on a GPU)")
     pretrained: bool = knob(True, "start from pretrained weights")
     weights: str | None = knob(None, "local pretrained weights file (safetensors or .pth, timm layout); never uses the network")
@@ -110,7 +110,7 @@ class PredictSettings:
     out: str | None = knob(None, "the submission CSV (default: submissions/RUN[+RUN].csv, or submissions/BLEND.csv)")
     runs_dir: str = knob("runs", "where run folders live")
     use_checkpoint: bool = knob(False, "predict an unfinished run from its last finished epoch")
-    precision: str | None = knob(None, "on a GPU, predict in fp16 | bf16 | fp32 (default: each run's own)")
+    precision: str | None = knob(None, "predict in fp16 | bf16 | fp32 (default: each run's own; on a CPU only bf16, where it has it natively, autocasts)")
 
 
 PREDICT_KEYS = {f.name for f in fields(PredictSettings)}

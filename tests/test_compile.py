@@ -56,3 +56,12 @@ def test_a_compiled_run_with_ema_resumes_from_its_checkpoint(tmp_path, monkeypat
 
 def test_a_bad_compile_value_is_refused(tmp_path):
     with pytest.raises(PaddyError, match="bad --compile 'yes': choose one of auto, on, off"): tiny_config(tmp_path, tmp_path, compile="yes")
+
+
+def test_every_compiled_run_in_one_process_compiles(tmp_path, eager_backend):
+    """dynamo keeps one cache for `nn.Module._call_impl`'s code across every model in a process and runs it eagerly,
+    silently, past 8 entries: each compiled model starts from a reset dynamo, so the third run of a process (paddy cv's
+    folds, a notebook) still compiles."""
+    root, _ = make_competition(tmp_path / "comp", per_label=6)
+    counts = [runs.load_meta(train(tiny_config(root, tmp_path, name=f"r{i}", compile="on", **FLAGS))).compile_graphs for i in range(3)]
+    assert min(counts) >= 3, counts  # training, frozen and unfrozen, and evaluation, each run

@@ -11,8 +11,8 @@ from paddy import preds as saved, scoring
 
 def evaluate(learn, meta, tta=None, bs=None, workers=None):
     """The validation images of `learn` predicted by its model as `paddy predict` predicts test images (target head,
-    its activation, the run's precision on a GPU, fp32 on a CPU), plain and with `tta` views. Training's metric can
-    differ by a few images where it validated under bf16 autocast on a CPU. Returns Preds, or None without validation images."""
+    its activation, the autocast of the run's precision: `precision.inference`), plain and with `tta` views. Returns
+    Preds, or None without validation images."""
     from paddy.data import block
     from paddy.infer.predict import BS, TTA, outputs
     from paddy.learn import distributed
