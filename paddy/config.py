@@ -110,7 +110,7 @@ class PredictSettings:
     out: str | None = knob(None, "the submission CSV (default: submissions/RUN[+RUN].csv, or submissions/BLEND.csv)")
     runs_dir: str = knob("runs", "where run folders live")
     use_checkpoint: bool = knob(False, "predict an unfinished run from its last finished epoch")
-    precision: str | None = knob(None, "predict in fp16 | bf16 | fp32 (default: each run's own; on a CPU only bf16, where it has it natively, autocasts)")
+    precision: str | None = knob(None, "predict in fp16 | bf16 | fp32 (default: each run's own; on a CPU fp16 runs in fp32, and bf16 is slow without native bf16)")
 
 
 PREDICT_KEYS = {f.name for f in fields(PredictSettings)}

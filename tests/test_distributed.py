@@ -97,6 +97,7 @@ def test_a_compiled_model_trains_in_two_processes_as_the_eager_one(tmp_path, one
         seen[mode] = json.loads((tmp_path / f"{mode}.json").read_text())
         assert seen[mode]["sums"][0] == seen[mode]["sums"][1]  # the ranks hold the same weights
     eager, done = (runs.load_meta(tmp_path / "runs" / m) for m in ("off", "on"))
-    assert done.world_size == 2 and 0 < done.compile_graphs <= 5 and [r["graphs"] for r in seen["off"]["ranks"]] == [0, 0], done.compile_graphs
+    assert done.world_size == 2 and [r["graphs"] for r in seen["off"]["ranks"]] == [0, 0]
+    assert all(0 < r["graphs"] <= 6 for r in seen["on"]["ranks"]) and done.compile_graphs == seen["on"]["ranks"][0]["graphs"], seen["on"]["ranks"]
     assert [h["valid_loss"] for h in done.history] == pytest.approx([h["valid_loss"] for h in eager.history], abs=1e-3)
     assert seen["on"]["sums"][0] == pytest.approx(seen["off"]["sums"][0], rel=1e-4)

@@ -15,6 +15,7 @@ def test_resolve():
 @pytest.mark.parametrize("flags, cpu", [("fpu avx2 avx512f avx512_bf16 amx_bf16 amx_tile", "amx"), ("fpu avx2 avx512f avx512_bf16", "avx512_bf16"),
                                         ("fpu avx2 fma", "plain")])
 def test_a_cpu_class_gets_what_bench_found_for_it(monkeypatch, flags, cpu):
+    monkeypatch.setitem(precision.CPU_DEFAULTS, "amx", dict(precision="bf16", channels_last=False))  # a class where bf16 won
     read = precision.Path.read_text
     monkeypatch.setattr(precision.Path, "read_text", lambda self, *a, **k: f"flags : {flags}\n" if str(self) == "/proc/cpuinfo" else read(self, *a, **k))
     assert precision.cpu_class() == cpu and precision.cpu_has_native_bf16() == (cpu != "plain")
@@ -24,14 +25,14 @@ def test_a_cpu_class_gets_what_bench_found_for_it(monkeypatch, flags, cpu):
     assert precision.channels_last(False, "fp32", cuda=False) is False  # asked for: kept
 
 
-def test_a_bf16_run_predicts_under_bf16_on_a_cpu_that_has_it(monkeypatch):
-    """A model trained under CPU bf16 autocast predicts under it (its head learned the bf16 body's features); where the
-    CPU would emulate bf16, and for fp32 runs, prediction runs in fp32."""
+def test_a_bf16_run_predicts_under_bf16_on_a_cpu(monkeypatch):
+    """A model trained under CPU bf16 autocast predicts under it (its head learned the bf16 body's features), also where
+    the CPU emulates bf16; fp32 and fp16 runs predict in fp32 on a CPU."""
     from paddy.infer.predict import outputs
     model, seen = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(8, 2)), []
     model[1].register_forward_hook(lambda m, i, o: seen.append(o.dtype))
     dl = TfmdDL([(x,) for x in torch.randn(4, 2, 2, 2)], bs=2)  # images: batches of 4 dimensions
-    for cpu, run, dtype in [("avx512_bf16", "bf16", torch.bfloat16), ("plain", "bf16", torch.float32), ("amx", "fp32", torch.float32)]:
+    for cpu, run, dtype in [("avx512_bf16", "bf16", torch.bfloat16), ("plain", "bf16", torch.bfloat16), ("amx", "fp32", torch.float32), ("amx", "fp16", torch.float32)]:
         monkeypatch.setattr(precision, "cpu_class", lambda: cpu)
         seen.clear()
         out = outputs(model, dl, lambda x: x.float().softmax(-1), precision=run)

@@ -22,8 +22,8 @@ def competition(meta, root):
 def predict_run(folder, tests, tta=TTA, bs=BS, workers=None, use_checkpoint=False, precision=None):
     """Outputs of one run on the test images `tests` (id, path; the sample's order), saved in the run folder. Returns
     (ids, outputs). A test image that does not decode is predicted from a black image, named in a warning and in
-    meta.json. The run predicts in the precision it trained in (`precision.inference`: on a CPU, bf16 where the CPU has it
-    natively, else fp32), unless `precision` (fp16 | bf16 | fp32) says otherwise."""
+    meta.json. The run predicts in the precision it trained in (`precision.inference`; on a CPU fp16 runs predict in fp32),
+    unless `precision` (fp16 | bf16 | fp32) says otherwise."""
     meta = runs.load_meta(folder)
     model = targets.target_head(runs.load_model(folder, meta, use_checkpoint), meta)
     files = list(tests.path)

@@ -16,8 +16,8 @@ def wanted(choice):
 def apply(model):
     """Compile `model` in place, as `nn.Module.compile` does (its calls go through the compiled `_call_impl`), with the
     inputs handed over as plain tensors: dynamo recurses without end on fastai's tensor subclasses (TensorImage). Batch
-    sizes are dynamic from the start, so the last partial batch and TTA's batches reuse a graph: dynamo compiles once
-    per training state (frozen, unfrozen) and for evaluation. dynamo is reset first: it keeps one cache for the code of
+    sizes are dynamic from the start, so most batch sizes reuse a graph: dynamo compiles once per training state
+    (frozen, unfrozen) and for evaluation, and again only for a batch whose size fails a guard. dynamo is reset first: it keeps one cache for the code of
     `nn.Module._call_impl` across every model in the process, and past `recompile_limit` (8) entries it runs that code
     eagerly without a word, so a process's third compiled run (cv's folds, a notebook) would not be compiled."""
     import torch
@@ -32,8 +32,9 @@ def _plain(x):
     guard on its base's shape and compile again for the first batch that is not one."""
     import torch
     if not isinstance(x, torch.Tensor): return x
+    view = x._is_view()  # asked before as_subclass, whose result is always a view
     x = x.as_subclass(torch.Tensor) if type(x) is not torch.Tensor else x
-    return x.clone() if x._is_view() else x
+    return x.clone() if view else x
 
 
 def graphs():

@@ -21,7 +21,7 @@ def cpu_class():
 
 
 def cpu_has_native_bf16():
-    "True when the CPU has bf16 instructions (AVX512-BF16 or AMX): only then is bf16 autocast faster than fp32."
+    "True when the CPU has bf16 instructions (AVX512-BF16 or AMX): only then can bf16 autocast be faster than fp32."
     return cpu_class() != "plain"
 
 
@@ -70,14 +70,14 @@ def channels_last(wanted, precision, cuda=None, cpu=None):
 
 
 def inference(device, precision):
-    """The autocast of a run's `precision` for prediction on `device`: fp16 or bf16 on a GPU; on a CPU, bf16 where the
-    CPU has it natively (elsewhere it is emulated, 10x slower), else none. A model trained under bf16 autocast predicts
-    under it: its head learned the bf16 body's features, and the same weights in fp32 scored 0.02 lower (BENCHMARKS.md,
-    section h)."""
+    """The autocast of a run's `precision` for prediction on `device`: fp16 or bf16 on a GPU; bf16 on a CPU (emulated,
+    and many times slower, on CPUs without native bf16: `--precision fp32` trades its accuracy for speed there). A model
+    trained under bf16 autocast predicts under it: its head learned the bf16 body's features, and the demo's bf16 runs
+    predicted in fp32 scored 0.048 lower on average (BENCHMARKS.md, section h)."""
     if torch.device(device).type == "cuda":
         dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
         return torch.autocast("cuda", dtype) if dtype else nullcontext()
-    return torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" and cpu_has_native_bf16() else nullcontext()
+    return torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
 
 
 class CPUAutocast(Callback):
