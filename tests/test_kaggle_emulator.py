@@ -192,8 +192,8 @@ def test_started_as_a_user_starts_it(tmp_path):
         r = kaggle(None, "competitions", "files", "-c", SLUG, cwd=tmp_path, env=env)
         assert r.returncode == 0 and "test_images/200001.jpg" in r.stdout, r.stdout + r.stderr
         server.send_signal(signal.SIGINT)
-        assert server.wait(timeout=30) == 0
-        assert f"# serving {SLUG} on http://127.0.0.1:{port}" in server.stderr.read()
+        _, err = server.communicate(timeout=30)  # reads its pipes while it stops
+        assert server.returncode == 0 and f"# serving {SLUG} on http://127.0.0.1:{port}" in err, err
     finally:
         if server.poll() is None: server.kill()
         server.wait()

@@ -9,7 +9,7 @@ Standalone: `python -m paddy.testing.kaggle_emulator --port 8765 --competition D
 and `tiny_kaggle` fixtures of tests/conftest.py. Each competition is a folder (its name is the slug) served as one
 zip, and a hidden solution CSV (`image_id,label[,Usage]`) that uploaded submissions are scored against (accuracy).
 """
-import argparse, base64, csv, io, itertools, json, os, secrets, shutil, socket, struct, subprocess, sys, tempfile, threading, time, zipfile
+import argparse, base64, csv, io, itertools, json, os, secrets, shutil, signal, socket, struct, subprocess, sys, tempfile, threading, time, zipfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import formatdate
@@ -532,7 +532,9 @@ def main(argv=None):
     emulator = KaggleEmulator(a.user, a.key, daily_limit=a.daily_limit)
     for folder, solution in zip(a.competition, solutions):
         emulator.add_competition(Path(folder).resolve().name, folder, solution, not a.rules_not_accepted)
-    emulator.start(a.port)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # the serving threads inherit this: Ctrl-C reaches the main thread,
+    emulator.start(a.port)                                      # which is the one waiting to stop them
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     env = {**emulator.client_env(), "KAGGLE_USERNAME": a.user, "KAGGLE_KEY": a.key}
     print("\n".join(f"export {k}={v}" for k, v in env.items()) + "\nunset NO_PROXY no_proxy", flush=True)
     print(f"# serving {', '.join(emulator.competitions)} on {emulator.proxy}; Ctrl-C stops", file=sys.stderr)
