@@ -10,6 +10,8 @@ from paddy.learn import checkpoint
 from paddy.learn.train import train
 from paddy.models import compiled
 
+pytestmark = pytest.mark.slow  # each trains whole runs, 15-25 s
+
 FLAGS = dict(method="fine_tune", epochs=2, bs=5)  # 12 images, 9 to train: a partial last batch each epoch
 
 
