@@ -54,7 +54,7 @@ def test_download_is_complete_and_a_second_run_is_a_no_op(tiny_kaggle, tmp_path)
     code, path, _ = paddy(tiny_kaggle, "kaggle.download(retries=0)", tmp_path)
     assert code == 0 and Path(path) == Path("data") / SLUG
     got = files(tmp_path / path)
-    assert got.pop(kaggle.STAMP) and got.pop(layout.KAGGLE_FACTS) and got == files(tiny_kaggle.competitions[SLUG].folder)
+    assert got.pop(kaggle.STAMP) and got.pop(layout.KAGGLE_INFO_FILE) and got == files(tiny_kaggle.competitions[SLUG].folder)
     assert [p.name for p in (tmp_path / "data").iterdir()] == [SLUG]  # no temporary leftovers
     assert paddy(tiny_kaggle, "kaggle.download(retries=0)", tmp_path)[:2] == (0, path)
     assert tiny_kaggle.downloads == [SLUG]
@@ -65,7 +65,7 @@ def test_an_unstamped_folder_is_fetched_again(tiny_kaggle, tmp_path):
     (target / "train_images").mkdir(parents=True)  # what an interrupted extraction leaves
     code, _, out = paddy(tiny_kaggle, "kaggle.download(retries=0)", tmp_path)
     assert code == 0 and "downloading again" in out and (target / kaggle.STAMP).is_file()
-    assert files(target).keys() - {kaggle.STAMP, layout.KAGGLE_FACTS} == files(tiny_kaggle.competitions[SLUG].folder).keys()
+    assert files(target).keys() - {kaggle.STAMP, layout.KAGGLE_INFO_FILE} == files(tiny_kaggle.competitions[SLUG].folder).keys()
     assert [p.name for p in (tmp_path / "data").iterdir()] == [SLUG]
 
 

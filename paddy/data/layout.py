@@ -22,7 +22,7 @@ def kaggle_root() -> Path:
     return Path(os.environ.get("PADDY_KAGGLE_ROOT", "/kaggle"))
 
 
-KAGGLE_FACTS = ".paddy-kaggle.json"  # written by `paddy data` into the competition folder: what Kaggle's API says of it (its metric)
+KAGGLE_INFO_FILE = ".paddy-kaggle.json"  # written by `paddy data` into the competition folder: what Kaggle's API says of it (its metric)
 SAMPLE_NAMES = ("sample_submission", "samplesubmission")  # how a competition's sample submission begins (lower case)
 MOUNT_DEPTH = 4  # folders below a kernel's input/ where an attached competition or dataset is looked for
 
@@ -63,7 +63,7 @@ def read_csv(path, columns=()):
 
 def kaggle_facts(root):
     "What `paddy data` recorded of the competition in folder `root` (its evaluation metric), or {}."
-    path = Path(root) / KAGGLE_FACTS
+    path = Path(root) / KAGGLE_INFO_FILE
     try: return json.loads(path.read_text()) if path.is_file() else {}
     except json.JSONDecodeError: return {}
 

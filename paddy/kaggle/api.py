@@ -8,7 +8,7 @@ them. Its failures become PaddyError with one line saying what to do.
 import contextlib, functools, io, json, os, shutil, stat, sys, tempfile, time, zipfile
 from pathlib import Path
 
-from paddy.data.layout import KAGGLE_FACTS, SLUG, data_root, in_kernel
+from paddy.data.layout import KAGGLE_INFO_FILE, SLUG, data_root, in_kernel
 from paddy.errors import PaddyError
 
 STAMP = ".paddy-complete"  # written last into a downloaded folder: without it the folder is incomplete
@@ -171,7 +171,7 @@ def download(slug=SLUG, dest=Path("data"), retries=5) -> Path:
         with tempfile.TemporaryDirectory(prefix=f".{slug}.", dir=dest) as tmp:
             archive = _fetch(api, slug, Path(tmp), retries)
             _extract(archive, Path(tmp) / slug, slug)
-            (Path(tmp) / slug / KAGGLE_FACTS).write_text(json.dumps(dict(slug=slug, evaluation_metric=evaluation_metric(api, slug))) + "\n")
+            (Path(tmp) / slug / KAGGLE_INFO_FILE).write_text(json.dumps(dict(slug=slug, evaluation_metric=evaluation_metric(api, slug))) + "\n")
             if target.exists(): target.rename(Path(tmp) / "replaced")  # removed with the temporary folder
             (Path(tmp) / slug).rename(target)
     except OSError as e:

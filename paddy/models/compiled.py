@@ -17,9 +17,10 @@ def apply(model):
     """Compile `model` in place, as `nn.Module.compile` does (its calls go through the compiled `_call_impl`), with the
     inputs handed over as plain tensors: dynamo recurses without end on fastai's tensor subclasses (TensorImage). Batch
     sizes are dynamic from the start, so most batch sizes reuse a graph: dynamo compiles once per training state
-    (frozen, unfrozen) and for evaluation, and again only for a batch whose size fails a guard. dynamo is reset first: it keeps one cache for the code of
-    `nn.Module._call_impl` across every model in the process, and past `recompile_limit` (8) entries it runs that code
-    eagerly without a word, so a process's third compiled run (cv's folds, a notebook) would not be compiled."""
+    (frozen, unfrozen) and for evaluation, and again only for a batch whose size fails a guard. dynamo is reset first:
+    it keeps one cache for the code of `nn.Module._call_impl` across every model in the process, and past
+    `recompile_limit` (8) entries it runs that code eagerly without a word, so a process's third compiled run (cv's
+    folds, a notebook) would not be compiled."""
     import torch
     torch._dynamo.reset()
     call = torch.compile(model._call_impl, backend=BACKEND, dynamic=True)
